@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Prepare this machine (Debian 12, root) for the collection: Debian packages,
+# a running Docker engine, the Python toolchain in .venv, Prometheus' own tools
+# for validating configs, and the sandbox's base image. Safe to re-run: every
+# step first checks whether its result is already there.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+
+step() { printf '\n== %s\n' "$*"; }
+
+# --- Debian packages of the control node ------------------------------------
+HOST_PACKAGES=(docker.io debootstrap)
+missing=()
+for pkg in "${HOST_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  step "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Docker engine ------------------------------------------------------------
+if ! docker info >/dev/null 2>&1; then
+  step "starting the Docker engine"
+  setsid /usr/sbin/dockerd >/var/log/x402rb-dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not come up; see /var/log/x402rb-dockerd.log" >&2; exit 1; }
+fi
+
+# --- Python toolchain ---------------------------------------------------------
+req_hash=$(sha256sum requirements.txt | cut -c1-16)
+if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-hash 2>/dev/null)" != "$req_hash" ]]; then
+  step "installing the Python toolchain into .venv"
+  [[ -x .venv/bin/python ]] || python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  echo "$req_hash" > .venv/.requirements-hash
+fi
+
+# --- Prometheus tools (promtool, amtool, prometheus) ---------------------------
+# Unpacked from Debian's packages into .cache/tools, not installed: installing
+# them would add users and services to this machine.
+if [[ ! -x "$X402RB_TOOLS/bin/promtool" || ! -x "$X402RB_TOOLS/bin/amtool" ]]; then
+  step "unpacking prometheus and alertmanager tools into $X402RB_TOOLS"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq prometheus prometheus-alertmanager >/dev/null 2>&1 \
+     || { apt-get update -qq && apt-get download -qq prometheus prometheus-alertmanager; })
+  mkdir -p "$X402RB_TOOLS/bin"
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/root"; done
+  cp "$tmp"/root/usr/bin/{prometheus,promtool,prometheus-alertmanager,amtool} "$X402RB_TOOLS/bin/"
+  rm -rf "$tmp"
+fi
+
+# --- Sandbox base image ---------------------------------------------------------
+"$ROOT/scripts/build-base-image.sh"
+step "bootstrap complete"
