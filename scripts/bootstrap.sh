@@ -12,7 +12,7 @@ source "$ROOT/scripts/lib.sh"
 step() { printf '\n== %s\n' "$*"; }
 
 # --- Debian packages of the control node ------------------------------------
-HOST_PACKAGES=(docker.io debootstrap)
+HOST_PACKAGES=(docker.io debootstrap shellcheck)
 missing=()
 for pkg in "${HOST_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -38,6 +38,23 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-hash 2>/dev/null)" != 
   [[ -x .venv/bin/python ]] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
   echo "$req_hash" > .venv/.requirements-hash
+fi
+
+# --- ansible-test -------------------------------------------------------------
+# In its own venv: `ansible-test sanity --requirements` installs pinned linters
+# into the interpreter it runs on, which must not be the collection's .venv.
+core_pin=$(grep -i '^ansible-core==' requirements.txt)
+if [[ "$(.cache/sanity-venv/bin/pip freeze 2>/dev/null | grep -i '^ansible-core==')" != "$core_pin" ]]; then
+  step "installing $core_pin for ansible-test into .cache/sanity-venv"
+  python3 -m venv .cache/sanity-venv
+  .cache/sanity-venv/bin/pip install -q --disable-pip-version-check "$core_pin"
+fi
+# ansible-test fetches get-pip.py from a host this machine cannot reach: give it
+# the stand-in under the name it looks for.
+pip_version=$(grep -oP "pip='\K[0-9.]+" .cache/sanity-venv/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py)
+get_pip="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+if ! cmp -s scripts/ansible_test_get_pip.py "$get_pip"; then
+  mkdir -p "$(dirname "$get_pip")" && cp scripts/ansible_test_get_pip.py "$get_pip"
 fi
 
 # --- Prometheus tools (promtool, amtool, prometheus) ---------------------------

@@ -33,10 +33,14 @@ for unit in getty.target console-getty.service systemd-udevd.service systemd-mod
 done
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb
 
-tar -C "$rootfs" -c . | docker import \
-  --change 'ENV container=docker' \
-  --change 'STOPSIGNAL SIGRTMIN+3' \
-  --change 'CMD ["/lib/systemd/systemd"]' \
-  --change "LABEL x402rb.recipe=$recipe" \
-  - "$IMAGE" >/dev/null
+tar -C "$rootfs" -c . | docker import - "$IMAGE-rootfs" >/dev/null
+# `docker import --change` cannot set STOPSIGNAL: one build step on top does.
+docker build -q -t "$IMAGE" - >/dev/null <<DOCKERFILE
+FROM $IMAGE-rootfs
+ENV container=docker
+STOPSIGNAL SIGRTMIN+3
+LABEL x402rb.recipe=$recipe
+CMD ["/lib/systemd/systemd"]
+DOCKERFILE
+docker image rm "$IMAGE-rootfs" >/dev/null
 echo "built $IMAGE ($recipe)"
