@@ -1,0 +1,555 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: x402.runbook developers
+# Apache License 2.0 (see galaxy.yml)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: metrics_gate
+short_description: Evaluate Prometheus queries against the runbook's threshold rules
+version_added: 0.1.0
+description:
+  - Runs one PromQL query per check against a Prometheus server and evaluates the result
+    with the collection's threshold engine against a rule of the runbook
+    (C(roles/thresholds/defaults/main.yml)), then decides C(GO) or C(NO-GO).
+  - A rule without O(checks[].rule.for) is observed with an instant query at O(time).
+    A rule with C(for) (a trigger such as "error rate above 20 % for more than 5 minutes")
+    is observed with a range query over [O(time) - C(for) - O(step), O(time)] at O(step),
+    and evaluated with Prometheus C(for:) semantics; a gap in the samples restarts the window.
+  - When a query returns several series, each one is evaluated (see RV(results[].series))
+    and the check takes the worst status.
+  - An empty result is C(no_data). A gate then B(fails closed); a trigger is reported as
+    C(no_data) (unless its rule says C(no_data=breach)). A C(NaN) result (for example an error
+    ratio of 0/0 when there is no traffic) is treated as no data, with the reason in the detail.
+  - When a gate blocks and O(fail_on_breach=true), the task fails with a message that lists each
+    blocking check with its observed value and its limit; the results are returned all the same.
+  - An unreachable Prometheus, or a query that Prometheus rejects, B(always) fails the task
+    (whatever O(fail_on_breach) says), with the URL and Prometheus' error message. It is never a pass.
+  - The module only reads from Prometheus. It never reports a change.
+author:
+  - x402.runbook developers
+attributes:
+  check_mode:
+    support: full
+    description: In check mode the module runs the same read-only queries and reports the same results.
+  diff_mode:
+    support: none
+options:
+  url:
+    description:
+      - Base URL of the Prometheus server, for example V(http://prometheus.internal:9090).
+        A path prefix (V(https://example.com/prometheus)) is kept.
+      - Credentials in the URL are accepted but redacted from the output; prefer
+        O(url_username) and O(url_password).
+    type: str
+    required: true
+  checks:
+    description:
+      - The checks to run, each a query and the rule to evaluate its result against.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description:
+          - The check's name as a person reads it in a report and in failure messages.
+        type: str
+        required: true
+      query:
+        description:
+          - The PromQL expression to evaluate.
+          - Optional when the rule carries its own C(query); when both are given, this one is used.
+        type: str
+      rule:
+        description:
+          - A threshold rule, for example C(x402_rules['post_deployment.immediate_monitoring.4']).
+          - "Fields: C(id), C(name), C(kind) (V(gate), V(expectation) or V(trigger)), C(op)
+            (V(<), V(<=), V(>), V(>=), V(==), V(between), ...), C(value), C(for) (a duration,
+            triggers only), C(query), C(no_data) (V(breach)), plus the descriptive C(unit) and C(action)."
+          - For gates and expectations C(op)/C(value) say what is required; for triggers they say
+            when the trigger fires.
+        type: dict
+        required: true
+  time:
+    description:
+      - Evaluation time, as unix seconds (V(1704067200)) or RFC 3339 (V(2024-01-01T00:00:00Z)).
+      - Defaults to now (the clock of the host that runs the module).
+    type: raw
+  step:
+    description:
+      - Resolution of the range queries of rules with C(for), as a duration (V(15s), V(1m)) or seconds.
+      - Should match the rule evaluation interval. A distance between two samples larger than
+        the step is a gap, which restarts a sustained window.
+    type: raw
+    default: 15s
+  fail_on_breach:
+    description:
+      - Fail the task when the decision is C(NO-GO). With V(false) the decision is only reported.
+      - Errors (Prometheus unreachable, a query rejected) fail the task regardless.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Timeout of each HTTP request in seconds; also passed to Prometheus as the query timeout.
+    type: int
+    default: 10
+  validate_certs:
+    description:
+      - Verify the server's TLS certificate.
+    type: bool
+    default: true
+  headers:
+    description:
+      - Extra HTTP headers, for example C(Authorization) with a bearer token.
+      - Their values are never logged nor returned.
+    type: dict
+  url_username:
+    description:
+      - User name for HTTP basic authentication.
+    type: str
+  url_password:
+    description:
+      - Password for HTTP basic authentication.
+    type: str
+notes:
+  - Percentages are fractions (0.05 = 5 %), latencies milliseconds; see the thresholds data file.
+  - For a rule with C(for), the range query also returns a point at O(time) - C(for) - O(step), so
+    that a window spanning exactly C(for) can be recognised.
+  - In a range result, C(NaN) samples are dropped (they are treated like missing samples, so they
+    restart a sustained window); a series with only C(NaN) samples is C(no_data).
+seealso:
+  - name: Prometheus HTTP API
+    description: The API this module queries.
+    link: https://prometheus.io/docs/prometheus/latest/querying/api/
+"""
+
+EXAMPLES = r"""
+- name: Immediate monitoring gates (first 30 minutes after the deploy)
+  x402.runbook.metrics_gate:
+    url: http://prometheus.internal:9090
+    checks:
+      - name: CPU usage
+        rule: "{{ x402_rules['post_deployment.immediate_monitoring.4'] }}"
+      - name: memory usage
+        rule: "{{ x402_rules['post_deployment.immediate_monitoring.5'] }}"
+      - name: disk usage
+        rule: "{{ x402_rules['post_deployment.immediate_monitoring.6'] }}"
+      - name: error rate
+        rule: "{{ x402_rules['post_deployment.immediate_monitoring.1'] }}"
+
+- name: Should we roll back? Report only, the play decides
+  x402.runbook.metrics_gate:
+    url: "{{ x402_prometheus_url }}"
+    headers:
+      Authorization: "Bearer {{ x402_prometheus_token }}"
+    fail_on_breach: false
+    checks:
+      - name: error rate above 20 % for more than 5 minutes
+        rule: "{{ x402_rules['rollback_criteria.1'] }}"
+      - name: service completely down
+        rule: "{{ x402_rules['rollback_criteria.6'] }}"
+  register: x402_rollback_watch
+
+- name: Roll back when a trigger fired
+  ansible.builtin.include_tasks: rollback.yml
+  when: x402_rollback_watch.decision == 'NO-GO'
+
+- name: Evaluate a custom query per instance at a given time
+  x402.runbook.metrics_gate:
+    url: https://prometheus.example.com
+    url_username: ops
+    url_password: "{{ vault_prometheus_password }}"
+    time: "2024-01-01T00:45:00Z"
+    checks:
+      - name: memory usage per host
+        query: 1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes
+        rule:
+          id: post_deployment.immediate_monitoring.5
+          name: memory usage
+          kind: gate
+          op: '<'
+          value: 0.80
+"""
+
+RETURN = r"""
+decision:
+  description: C(GO) when nothing blocks, else C(NO-GO).
+  returned: always
+  type: str
+  sample: NO-GO
+blocking:
+  description: What blocks the decision (gates that fail or have no data, triggers that fire), as the threshold engine reports it.
+  returned: always
+  type: list
+  elements: raw
+warnings:
+  description: What is reported but does not block (expectations not met, triggers without data), as the threshold engine reports it.
+  returned: always
+  type: list
+  elements: raw
+results:
+  description: One result per check, in the order of O(checks).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: The rule's id (the checklist item id).
+      returned: always
+      type: str
+      sample: post_deployment.immediate_monitoring.4
+    name:
+      description: The check's name.
+      returned: always
+      type: str
+      sample: CPU usage
+    kind:
+      description: The rule's kind.
+      returned: always
+      type: str
+      sample: gate
+    observed:
+      description:
+        - The observed value of the worst series (a number), or null when there is no data.
+      returned: always
+      type: raw
+      sample: 0.93
+    rule:
+      description: The normalized rule that was applied.
+      returned: always
+      type: dict
+    breached:
+      description: Whether the rule is breached (a gate not met, an expectation not met, a trigger firing).
+      returned: always
+      type: bool
+    status:
+      description:
+        - V(pass) or V(fail) for a gate, V(pass) or V(warn) for an expectation, V(quiet) or V(fire) for a trigger,
+          V(no_data) when there is nothing to evaluate.
+      returned: always
+      type: str
+      sample: fail
+    detail:
+      description: A sentence explaining the status.
+      returned: always
+      type: str
+    query:
+      description: The PromQL that was evaluated.
+      returned: always
+      type: str
+    series:
+      description: Each series the query returned, evaluated on its own (empty when the query returned nothing).
+      returned: always
+      type: list
+      elements: dict
+      contains:
+        labels:
+          description: The series' labels.
+          type: dict
+        observed:
+          description: Its observed value.
+          type: raw
+        status:
+          description: Its status.
+          type: str
+        breached:
+          description: Whether it breaches the rule.
+          type: bool
+        detail:
+          description: Why.
+          type: str
+url:
+  description: The Prometheus URL that was queried (credentials redacted).
+  returned: always
+  type: str
+  sample: http://prometheus.internal:9090
+evaluated_at:
+  description: The evaluation time, RFC 3339 in UTC.
+  returned: always
+  type: str
+  sample: "2024-01-01T00:45:00Z"
+msg:
+  description: A summary; on failure the blocking checks with their observed values and limits.
+  returned: always
+  type: str
+  sample: "2 of 3 checks block: CPU usage: observed 0.93, required < 0.7; disk usage: no data (fails closed)"
+"""
+
+import math
+import time as _time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.x402.runbook.plugins.module_utils.prometheus import (
+    PrometheusClient,
+    PrometheusError,
+    format_time,
+    parse_time,
+    redact_url,
+    series_of,
+)
+from ansible_collections.x402.runbook.plugins.module_utils.thresholds import (
+    ThresholdError,
+    decide,
+    evaluate,
+    to_seconds,
+    validate_rule,
+)
+
+# Errors after which querying again is pointless: Prometheus cannot be reached at all.
+_FATAL_ERRORS = ('connection', 'timeout', 'invalid_url', 'invalid_json', 'http')
+
+# Severity of a status, to pick the worst series of a check.
+_SEVERITY = {'fail': 3, 'fire': 3, 'warn': 3, 'no_data': 2, 'pass': 1, 'quiet': 1}
+
+
+class CheckError(Exception):
+    """Bad input for one check, with the message to fail with."""
+
+
+def _num(value):
+    """A number as a person reads it in a message."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+            return '%d' % value
+        return '%.6g' % value
+    if isinstance(value, (list, tuple)):
+        return '[%s]' % ', '.join(_num(v) for v in value)
+    return str(value)
+
+
+def _labels_text(labels):
+    shown = dict((k, v) for k, v in labels.items() if k != '__name__')
+    if not shown:
+        return '{}'
+    return '{%s}' % ', '.join('%s="%s"' % item for item in sorted(shown.items()))
+
+
+def _rule_text(rule):
+    """A short text of the rule for messages: its id and name."""
+    ident = rule.get('id') if isinstance(rule, dict) else None
+    name = rule.get('name') if isinstance(rule, dict) else None
+    if ident and name:
+        return '%s (%s)' % (ident, name)
+    return str(ident or name or rule)
+
+
+class MetricsGate:
+
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        self.time = self._parse_time(params['time'])
+        self.step = self._parse_step(params['step'])
+        self.checks = [self._prepare(index, check) for index, check in enumerate(params['checks'])]
+        try:
+            self.client = PrometheusClient(
+                params['url'], timeout=params['timeout'], validate_certs=params['validate_certs'],
+                headers=params['headers'], url_username=params['url_username'],
+                url_password=params['url_password'])
+        except PrometheusError as exc:
+            module.fail_json(msg='url: %s' % exc, url=redact_url(params['url'] or ''))
+        self.url = self.client.display_url
+
+    # -- input ---------------------------------------------------------------
+
+    def _parse_time(self, value):
+        if value is None or value == '':
+            return _time.time()
+        try:
+            return parse_time(value)
+        except ValueError as exc:
+            self.module.fail_json(msg='time: invalid value %r: %s' % (value, exc))
+
+    def _parse_step(self, value):
+        try:
+            step = to_seconds(value)
+        except (ThresholdError, ValueError, TypeError) as exc:
+            self.module.fail_json(msg='step: invalid duration %r: %s' % (value, exc))
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or math.isnan(step) or step <= 0:
+            self.module.fail_json(msg='step: invalid duration %r: must be a positive duration such as 15s' % (value,))
+        return float(step)
+
+    def _prepare(self, index, check):
+        name = check.get('name')
+        where = 'checks[%d] %r' % (index, name)
+        rule = check.get('rule')
+        if not isinstance(rule, dict):
+            self.module.fail_json(msg='%s: field "rule" must be a dict (a threshold rule), got %r' % (where, rule))
+        try:
+            normalized = validate_rule(rule, rule_id=rule.get('id'))
+        except (ThresholdError, ValueError, TypeError, KeyError) as exc:
+            self.module.fail_json(msg='%s: invalid rule %s: %s (rule: %r)' % (where, _rule_text(rule), exc, rule))
+        query = check.get('query') or normalized.get('query') or rule.get('query')
+        if query is not None and not isinstance(query, str):
+            self.module.fail_json(msg='%s: field "query" must be a PromQL string, got %r (rule %s)'
+                                  % (where, query, _rule_text(rule)))
+        if not query or not query.strip():
+            self.module.fail_json(msg='%s: field "query" is missing: the check has no query and its rule %s has none'
+                                  % (where, _rule_text(rule)))
+        return {'name': name, 'where': where, 'rule': normalized, 'query': query.strip()}
+
+    # -- evaluation ----------------------------------------------------------
+
+    def _evaluate(self, observed, rule, **extra):
+        return evaluate(observed, rule, now=self.time)
+
+    def _no_data(self, rule, reason):
+        result = self._evaluate(None, rule)
+        detail = result.get('detail')
+        result['detail'] = '%s%s' % (reason, '; %s' % detail if detail else '')
+        return result
+
+    def _evaluate_series(self, rule, series, ranged):
+        """Engine result of one series of the answer."""
+        if ranged:
+            samples = [(ts, v) for ts, v in series['values'] if not math.isnan(v)]
+            dropped = len(series['values']) - len(samples)
+            if not samples:
+                return self._no_data(rule, 'every sample of the window is NaN (e.g. 0/0: no traffic)')
+            observed = samples
+        else:
+            observed = series['value'][1]
+            if math.isnan(observed):
+                return self._no_data(rule, 'the query returned NaN (e.g. 0/0: no traffic in the window)')
+            dropped = 0
+        try:
+            result = self._evaluate(observed, rule)
+        except ThresholdError as exc:
+            return self._no_data(rule, 'the value cannot be evaluated (%s)' % exc)
+        if dropped:
+            result['detail'] = '%s (%d NaN sample(s) ignored as gaps)' % (result.get('detail') or '', dropped)
+        return result
+
+    def run_check(self, check):
+        rule = check['rule']
+        for_seconds = rule.get('for_seconds')
+        ranged = bool(for_seconds)
+        if ranged:
+            data = self.client.query_range(check['query'], self.time - for_seconds - self.step,
+                                           self.time, self.step)
+        else:
+            data = self.client.query(check['query'], self.time)
+        answer = series_of(data)
+        if not answer:
+            result = self._no_data(rule, 'the query returned no series')
+            result.update({'series': []})
+        else:
+            evaluated = []
+            for series in answer:
+                one = self._evaluate_series(rule, series, ranged)
+                evaluated.append((series['labels'], one))
+            worst_labels, worst = max(evaluated, key=lambda item: _SEVERITY.get(item[1].get('status'), 0))
+            result = dict(worst)
+            if len(evaluated) > 1:
+                result['detail'] = '%s: %s (worst of %d series)' % (
+                    _labels_text(worst_labels), result.get('detail'), len(evaluated))
+            result['series'] = [
+                {'labels': labels, 'observed': one.get('observed'), 'status': one.get('status'),
+                 'breached': one.get('breached'), 'detail': one.get('detail')}
+                for labels, one in evaluated]
+        result['name'] = check['name']
+        result['query'] = check['query']
+        return result
+
+    def run(self):
+        results = []
+        errors = []
+        for check in self.checks:
+            try:
+                results.append(self.run_check(check))
+            except PrometheusError as exc:
+                errors.append('%s: %s' % (check['name'], exc))
+                if exc.error_type in _FATAL_ERRORS:
+                    self.module.fail_json(
+                        msg='check %r: %s; no check was evaluated past this one' % (check['name'], exc),
+                        url=self.url, evaluated_at=format_time(self.time), results=results,
+                        decision='NO-GO', errors=errors, failed=True, changed=False)
+        if errors:
+            self.module.fail_json(
+                msg='%d of %d checks could not be evaluated: %s' % (len(errors), len(self.checks), '; '.join(errors)),
+                url=self.url, evaluated_at=format_time(self.time), results=results, decision='NO-GO',
+                errors=errors, changed=False)
+        verdict = decide(results)
+        output = {
+            'changed': False,
+            'results': results,
+            'decision': verdict['decision'],
+            'blocking': verdict.get('blocking', []),
+            'warnings': verdict.get('warnings', []),
+            'url': self.url,
+            'evaluated_at': format_time(self.time),
+        }
+        blocking_results = self._blocking_results(results, verdict)
+        if verdict['decision'] != 'GO':
+            msg = '%d of %d checks block: %s' % (
+                len(blocking_results), len(results), '; '.join(self._describe(r) for r in blocking_results))
+            if self.module.params['fail_on_breach']:
+                self.module.fail_json(msg=msg, **output)
+            output['msg'] = msg
+        else:
+            output['msg'] = 'GO: %d of %d checks pass%s' % (
+                len(results), len(results), '' if not verdict.get('warnings') else
+                ' (%d warning(s))' % len(verdict.get('warnings')))
+        self.module.exit_json(**output)
+
+    @staticmethod
+    def _blocking_results(results, verdict):
+        return [r for r in results if r in verdict.get('blocking', [])]
+
+    @staticmethod
+    def _describe(result):
+        rule = result.get('rule') or {}
+        if result.get('status') == 'no_data' or result.get('observed') is None:
+            closed = ' (fails closed)' if result.get('kind') == 'gate' else ''
+            return '%s: no data%s' % (result.get('name'), closed)
+        limit = '%s %s' % (rule.get('op'), _num(rule.get('value')))
+        if result.get('kind') == 'trigger':
+            window = ' for %s' % _num(rule.get('for_seconds')) + ' s' if rule.get('for_seconds') else ''
+            return '%s: observed %s, fires when %s%s' % (result.get('name'), _num(result.get('observed')), limit, window)
+        return '%s: observed %s, required %s' % (result.get('name'), _num(result.get('observed')), limit)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type='str', required=True),
+            checks=dict(type='list', elements='dict', required=True, options=dict(
+                name=dict(type='str', required=True),
+                query=dict(type='str'),
+                rule=dict(type='dict', required=True),
+            )),
+            time=dict(type='raw'),
+            step=dict(type='raw', default='15s'),
+            fail_on_breach=dict(type='bool', default=True),
+            timeout=dict(type='int', default=10),
+            validate_certs=dict(type='bool', default=True),
+            headers=dict(type='dict', no_log=True),
+            url_username=dict(type='str'),
+            url_password=dict(type='str', no_log=True),
+        ),
+        supports_check_mode=True,
+    )
+    # A password embedded in the URL is a secret too.
+    try:
+        from urllib.parse import urlsplit
+        embedded = urlsplit(module.params['url']).password
+    except ValueError:
+        embedded = None
+    if embedded:
+        module.no_log_values.add(embedded)
+    if not module.params['checks']:
+        module.fail_json(msg='checks: at least one check is required')
+    if module.params['timeout'] <= 0:
+        module.fail_json(msg='timeout: must be a positive number of seconds, got %r' % module.params['timeout'])
+    MetricsGate(module).run()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,131 @@
+"""End to end on the local sandbox: create it, run deploy.yml's pre-flight for real,
+break it in the ways an operator would meet, and query live gates with metrics_gate.
+
+The sandbox is created once for the module and destroyed afterwards
+(X402RB_KEEP_SANDBOX=1 keeps it for inspection)."""
+import json
+import os
+import shutil
+
+import pytest
+import yaml
+
+from testlib import ROOT, run, tool_env
+
+pytestmark = pytest.mark.sandbox
+
+
+def playbook(*args, env=None, timeout=1800):
+    return run(['ansible-playbook', *args], env=env, timeout=timeout)
+
+
+@pytest.fixture(scope='module')
+def sandbox():
+    created = playbook('playbooks/sandbox_create.yml')
+    assert created.returncode == 0, created.stdout[-6000:] + created.stderr[-3000:]
+    yield
+    if os.environ.get('X402RB_KEEP_SANDBOX') != '1':
+        destroyed = playbook('playbooks/sandbox_destroy.yml')
+        assert destroyed.returncode == 0, destroyed.stdout[-3000:]
+
+
+def records(record_dir):
+    found = sorted(record_dir.glob('*/preflight.json'))
+    return [json.loads(p.read_text()) for p in found]
+
+
+def test_deploy_runs_preflight_to_go_and_writes_the_record(sandbox, tmp_path):
+    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}')
+    assert result.returncode == 0, result.stdout[-6000:]
+    [record] = records(tmp_path)
+    assert record['decision'] == 'GO'
+    assert record['release'] == '0.1.0'
+    by_id = {c['id']: c for c in record['checks']}
+    assert by_id['deployment_day.pre_flight_checks.6']['status'] == 'pass'
+    for item in ('deployment_day.pre_flight_checks.1', 'deployment_day.pre_flight_checks.2',
+                 'deployment_day.pre_flight_checks.7'):
+        assert record['signoffs'][item].startswith('sandbox'), record['signoffs']
+    # CPU, memory and disk are real measurements of the sandbox hosts, not placeholders.
+    for item in ('post_deployment.immediate_monitoring.4', 'post_deployment.immediate_monitoring.5',
+                 'post_deployment.immediate_monitoring.6'):
+        check = by_id[item]
+        assert check['status'] == 'pass', check
+        assert isinstance(check['observed'], float) and 0.0 < check['observed'] < 1.0, check
+    markdown = next(tmp_path.glob('*/preflight.md')).read_text()
+    assert '**Decision: GO**' in markdown and 'memory usage' in markdown
+
+
+def test_missing_signoff_stops_the_deploy_before_any_change(sandbox, tmp_path):
+    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}', '-e', 'x402_signoff_oncall=')
+    assert result.returncode != 0
+    assert 'Sign-off deployment_day.pre_flight_checks.7 is missing' in result.stdout
+    assert 'x402_signoff_oncall' in result.stdout
+    [record] = records(tmp_path)
+    assert record['decision'] == 'NO-GO'
+    assert record['signoffs']['deployment_day.pre_flight_checks.7'] == ''
+
+
+def test_unreachable_monitoring_is_a_no_go(sandbox, tmp_path):
+    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}',
+                      '-e', 'x402_prometheus_url=http://127.0.0.1:9')
+    assert result.returncode != 0
+    assert '127.0.0.1:9' in result.stdout
+    assert records(tmp_path)[0]['decision'] == 'NO-GO'
+
+
+def test_a_breached_headroom_gate_stops_with_observed_value_and_limit(sandbox, tmp_path):
+    # A real breach of the real measurement: the memory limit is lowered below what the host uses.
+    overrides = {'x402_threshold_overrides': {'post_deployment.immediate_monitoring.5': {'value': 0.0001}}}
+    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}', '-e', json.dumps(overrides))
+    assert result.returncode != 0
+    assert 'memory usage' in result.stdout and '< 0.0001' in result.stdout
+    [record] = records(tmp_path)
+    assert record['decision'] == 'NO-GO'
+    memory = next(c for c in record['checks'] if c['id'] == 'post_deployment.immediate_monitoring.5')
+    assert memory['status'] == 'fail' and memory['observed'] > 0.0001
+
+
+def test_metrics_gate_reads_real_node_values(sandbox):
+    rules = yaml.safe_load((ROOT / 'roles/thresholds/defaults/main.yml').read_text())['x402_thresholds']
+    checks = [{'name': item, 'rule': dict(rules[item], id=item)}
+              for item in ('post_deployment.immediate_monitoring.4', 'post_deployment.immediate_monitoring.5',
+                           'post_deployment.immediate_monitoring.6')]
+    args = json.dumps({'url': 'http://127.0.0.1:19090', 'checks': checks})
+    result = run(['ansible', 'localhost', '-m', 'x402.runbook.metrics_gate', '-a', args, '-o'],
+                 env=tool_env(ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='json'))
+    assert result.returncode == 0, result.stdout[-4000:]
+    task = json.loads(result.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']
+    assert task['decision'] == 'GO'
+    observed = [r['observed'] for r in task['results']]
+    assert all(isinstance(v, float) and 0.0 < v < 1.0 for v in observed), observed
+
+
+def test_predeploy_refuses_a_single_prover_instance(sandbox, tmp_path):
+    inventory = tmp_path / 'one_app.yml'
+    inventory.write_text(yaml.safe_dump({'all': {'children': {
+        'control': {'hosts': {'localhost': {'ansible_connection': 'local',
+                                            'ansible_python_interpreter': '{{ ansible_playbook_python }}'}}},
+        'app': {'hosts': {'x402rb-app1': {}}}}}}))
+    ok = playbook('playbooks/predeploy.yml', '--tags', 'pre_deployment.infrastructure.1')
+    assert ok.returncode == 0, ok.stdout[-3000:]
+    refused = playbook('-i', str(inventory), 'playbooks/predeploy.yml', '--tags', 'pre_deployment.infrastructure.1')
+    assert refused.returncode != 0
+    assert 'prover instances' in refused.stdout and '1' in refused.stdout
+
+
+def test_installed_collection_runs_deploy_by_its_fqcn(sandbox, tmp_path):
+    built = run(['ansible-galaxy', 'collection', 'build', '--output-path', str(tmp_path)])
+    assert built.returncode == 0, built.stderr
+    [tarball] = tmp_path.glob('x402-runbook-*.tar.gz')
+    installed = run(['ansible-galaxy', 'collection', 'install', '--no-deps', '-p', str(tmp_path / 'collections'),
+                     str(tarball)])
+    assert installed.returncode == 0, installed.stderr
+    workdir = tmp_path / 'operator'
+    workdir.mkdir()
+    shutil.copytree(ROOT / 'inventories' / 'local', workdir / 'inventory')
+    env = tool_env(ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'collections'))
+    env.pop('ANSIBLE_CONFIG')
+    result = run(['ansible-playbook', '-i', 'inventory', 'x402.runbook.deploy', '-e', f'x402_record_dir={tmp_path}/rec'],
+                 cwd=workdir, env=env)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert records(tmp_path / 'rec')[0]['decision'] == 'GO'
