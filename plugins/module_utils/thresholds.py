@@ -808,8 +808,8 @@ def alert_rules(rules, group='x402-triggers'):
                               % (name, names[name]), name=checked['name'])
         names[name] = rule_id
         action = checked['action'] or 'notify'
-        unit = ' %s' % checked['unit'] if checked['unit'] else ''
-        condition = _requirement(checked) + unit
+        unit = ' (%s)' % checked['unit'] if checked['unit'] else ''
+        condition = _requirement(checked)
         if checked['for']:
             condition += ' for %s' % checked['for']
         alert = {'alert': name, 'expr': promql_condition(checked)}
@@ -821,9 +821,9 @@ def alert_rules(rules, group='x402-triggers'):
             'checklist_id': rule_id,
         }
         alert['annotations'] = {
-            'summary': 'x402 %s %s: %s' % (checked['name'], condition, action),
-            'description': ('%s is {{ $value }}%s; the limit is %s (checklist %s). Action: %s.'
-                            % (checked['name'], unit, condition, rule_id, action)),
+            'summary': 'x402: %s %s%s: %s' % (checked['name'], condition, unit, action),
+            'description': ('%s is {{ $value }}%s; the trigger fires when %s. Action: %s (checklist item %s).'
+                            % (checked['name'], unit, condition, action, rule_id)),
         }
         alerts.append(alert)
     return {'groups': [{'name': str(group), 'rules': alerts}]}

@@ -279,8 +279,10 @@ msg:
   sample: "2 of 3 checks block: CPU usage: observed 0.93, required < 0.7; disk usage: no data (fails closed)"
 """
 
+import inspect
 import math
 import time as _time
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -296,9 +298,16 @@ from ansible_collections.x402.runbook.plugins.module_utils.thresholds import (
     ThresholdError,
     decide,
     evaluate,
+    format_number,
+    sustained,
     to_seconds,
     validate_rule,
 )
+
+try:
+    _EVALUATE_TAKES_STEP = 'step' in inspect.signature(evaluate).parameters
+except (TypeError, ValueError):  # pragma: no cover
+    _EVALUATE_TAKES_STEP = False
 
 # Errors after which querying again is pointless: Prometheus cannot be reached at all.
 _FATAL_ERRORS = ('connection', 'timeout', 'invalid_url', 'invalid_json', 'http')
@@ -307,37 +316,29 @@ _FATAL_ERRORS = ('connection', 'timeout', 'invalid_url', 'invalid_json', 'http')
 _SEVERITY = {'fail': 3, 'fire': 3, 'warn': 3, 'no_data': 2, 'pass': 1, 'quiet': 1}
 
 
-class CheckError(Exception):
-    """Bad input for one check, with the message to fail with."""
-
-
 def _num(value):
-    """A number as a person reads it in a message."""
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-            return '%d' % value
-        return '%.6g' % value
-    if isinstance(value, (list, tuple)):
-        return '[%s]' % ', '.join(_num(v) for v in value)
+    """An observed number as a person reads it in a message: 10 significant digits, so
+    that float noise goes (0.929999999999806 -> 0.93) and a near miss stays visible."""
+    if isinstance(value, float) and math.isfinite(value):
+        return format_number(float('%.10g' % value))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format_number(value)
     return str(value)
+
+
+def _requirement(rule):
+    """'< 0.7', 'between 0.1 and 0.15', ... from a normalized rule."""
+    op, value = rule.get('op'), rule.get('value')
+    if op == 'between' and isinstance(value, (list, tuple)) and len(value) == 2:
+        return 'between %s and %s' % (format_number(value[0]), format_number(value[1]))
+    if isinstance(value, (list, tuple)):
+        return '%s [%s]' % (op, ', '.join(format_number(v) for v in value))
+    return '%s %s' % (op, format_number(value) if isinstance(value, (int, float)) else value)
 
 
 def _labels_text(labels):
     shown = dict((k, v) for k, v in labels.items() if k != '__name__')
-    if not shown:
-        return '{}'
     return '{%s}' % ', '.join('%s="%s"' % item for item in sorted(shown.items()))
-
-
-def _rule_text(rule):
-    """A short text of the rule for messages: its id and name."""
-    ident = rule.get('id') if isinstance(rule, dict) else None
-    name = rule.get('name') if isinstance(rule, dict) else None
-    if ident and name:
-        return '%s (%s)' % (ident, name)
-    return str(ident or name or rule)
 
 
 class MetricsGate:
@@ -356,11 +357,12 @@ class MetricsGate:
         except PrometheusError as exc:
             module.fail_json(msg='url: %s' % exc, url=redact_url(params['url'] or ''))
         self.url = self.client.display_url
+        self.evaluated_at = format_time(self.time)
 
     # -- input ---------------------------------------------------------------
 
     def _parse_time(self, value):
-        if value is None or value == '':
+        if value is None or (isinstance(value, str) and not value.strip()):
             return _time.time()
         try:
             return parse_time(value)
@@ -370,93 +372,100 @@ class MetricsGate:
     def _parse_step(self, value):
         try:
             step = to_seconds(value)
-        except (ThresholdError, ValueError, TypeError) as exc:
-            self.module.fail_json(msg='step: invalid duration %r: %s' % (value, exc))
-        if isinstance(step, bool) or not isinstance(step, (int, float)) or math.isnan(step) or step <= 0:
-            self.module.fail_json(msg='step: invalid duration %r: must be a positive duration such as 15s' % (value,))
-        return float(step)
+        except ThresholdError as exc:
+            self.module.fail_json(msg='step: invalid value %r: %s' % (value, exc))
+        if step <= 0:
+            self.module.fail_json(msg='step: invalid value %r: must be a positive duration such as 15s' % (value,))
+        return step
 
     def _prepare(self, index, check):
         name = check.get('name')
-        where = 'checks[%d] %r' % (index, name)
+        where = 'checks[%d] (%r)' % (index, name)
         rule = check.get('rule')
         if not isinstance(rule, dict):
-            self.module.fail_json(msg='%s: field "rule" must be a dict (a threshold rule), got %r' % (where, rule))
+            self.module.fail_json(msg="%s: field 'rule' = %r: must be a rule (a dict with kind, op, value, ...)"
+                                  % (where, rule))
         try:
             normalized = validate_rule(rule, rule_id=rule.get('id'))
-        except (ThresholdError, ValueError, TypeError, KeyError) as exc:
-            self.module.fail_json(msg='%s: invalid rule %s: %s (rule: %r)' % (where, _rule_text(rule), exc, rule))
-        query = check.get('query') or normalized.get('query') or rule.get('query')
-        if query is not None and not isinstance(query, str):
-            self.module.fail_json(msg='%s: field "query" must be a PromQL string, got %r (rule %s)'
-                                  % (where, query, _rule_text(rule)))
+        except ThresholdError as exc:
+            self.module.fail_json(msg='%s: invalid rule: %s (rule: %r)' % (where, exc, rule))
+        query = check.get('query') or normalized.get('query')
         if not query or not query.strip():
-            self.module.fail_json(msg='%s: field "query" is missing: the check has no query and its rule %s has none'
-                                  % (where, _rule_text(rule)))
-        return {'name': name, 'where': where, 'rule': normalized, 'query': query.strip()}
+            self.module.fail_json(msg="%s: field 'query' is not set, and the rule %s has no query of its own "
+                                  '(rule: %r)' % (where, normalized.get('id') or normalized.get('name'), rule))
+        return {'name': name, 'rule': normalized, 'query': query.strip()}
 
     # -- evaluation ----------------------------------------------------------
 
-    def _evaluate(self, observed, rule, **extra):
-        return evaluate(observed, rule, now=self.time)
+    def _evaluate(self, observed, rule):
+        """The engine's evaluation at the evaluation time (with the query step for ranges)."""
+        if _EVALUATE_TAKES_STEP and rule.get('for_seconds'):
+            return evaluate(observed, rule, now=self.time, step=self.step)
+        result = evaluate(observed, rule, now=self.time)
+        if rule.get('for_seconds') and observed and result.get('status') == 'fire' and not sustained(
+                observed, rule['op'], rule['value'], rule['for_seconds'], step=self.step, now=self.time):
+            # evaluate() infers the step from the samples; with the real query step the engine
+            # sees a gap (or a stale newest sample) that restarts the window.
+            result.update({'status': 'quiet', 'breached': False, 'detail': '%s: QUIET: not sustained for %s at '
+                           'step %ss (a gap in the samples restarts the window)'
+                           % (result.get('name'), rule.get('for'), format_number(self.step))})
+        return result
 
     def _no_data(self, rule, reason):
         result = self._evaluate(None, rule)
-        detail = result.get('detail')
-        result['detail'] = '%s%s' % (reason, '; %s' % detail if detail else '')
+        result['detail'] = '%s (%s)' % (result.get('detail'), reason)
         return result
 
     def _evaluate_series(self, rule, series, ranged):
-        """Engine result of one series of the answer."""
+        """The engine's result for one series of the answer."""
         if ranged:
-            samples = [(ts, v) for ts, v in series['values'] if not math.isnan(v)]
+            samples = [(ts, v) for ts, v in series['values'] if math.isfinite(v)]
             dropped = len(series['values']) - len(samples)
             if not samples:
-                return self._no_data(rule, 'every sample of the window is NaN (e.g. 0/0: no traffic)')
-            observed = samples
-        else:
-            observed = series['value'][1]
-            if math.isnan(observed):
-                return self._no_data(rule, 'the query returned NaN (e.g. 0/0: no traffic in the window)')
-            dropped = 0
-        try:
-            result = self._evaluate(observed, rule)
-        except ThresholdError as exc:
-            return self._no_data(rule, 'the value cannot be evaluated (%s)' % exc)
-        if dropped:
-            result['detail'] = '%s (%d NaN sample(s) ignored as gaps)' % (result.get('detail') or '', dropped)
-        return result
+                return self._no_data(rule, 'every sample of the window is NaN or infinite, '
+                                     'e.g. 0/0 without traffic')
+            result = self._evaluate(samples, rule)
+            if dropped:
+                result['detail'] = '%s (%d NaN/infinite sample(s) treated as gaps)' % (result.get('detail'), dropped)
+            return result
+        value = series['value'][1]
+        if math.isnan(value):
+            return self._no_data(rule, 'the query returned NaN, e.g. 0/0 without traffic in the window')
+        if math.isinf(value):
+            return self._no_data(rule, 'the query returned %s, which cannot be compared (e.g. a histogram '
+                                 'quantile above the highest bucket)' % value)
+        return self._evaluate(value, rule)
 
     def run_check(self, check):
         rule = check['rule']
-        for_seconds = rule.get('for_seconds')
-        ranged = bool(for_seconds)
+        ranged = bool(rule.get('for_seconds'))
         if ranged:
-            data = self.client.query_range(check['query'], self.time - for_seconds - self.step,
+            data = self.client.query_range(check['query'], self.time - rule['for_seconds'] - self.step,
                                            self.time, self.step)
         else:
             data = self.client.query(check['query'], self.time)
         answer = series_of(data)
         if not answer:
             result = self._no_data(rule, 'the query returned no series')
-            result.update({'series': []})
+            result['series'] = []
         else:
-            evaluated = []
-            for series in answer:
-                one = self._evaluate_series(rule, series, ranged)
-                evaluated.append((series['labels'], one))
-            worst_labels, worst = max(evaluated, key=lambda item: _SEVERITY.get(item[1].get('status'), 0))
+            evaluated = [(series['labels'], self._evaluate_series(rule, series, ranged)) for series in answer]
+            labels, worst = max(evaluated, key=lambda item: _SEVERITY.get(item[1].get('status'), 0))
             result = dict(worst)
             if len(evaluated) > 1:
                 result['detail'] = '%s: %s (worst of %d series)' % (
-                    _labels_text(worst_labels), result.get('detail'), len(evaluated))
+                    _labels_text(labels), result.get('detail'), len(evaluated))
             result['series'] = [
-                {'labels': labels, 'observed': one.get('observed'), 'status': one.get('status'),
+                {'labels': one_labels, 'observed': one.get('observed'), 'status': one.get('status'),
                  'breached': one.get('breached'), 'detail': one.get('detail')}
-                for labels, one in evaluated]
+                for one_labels, one in evaluated]
         result['name'] = check['name']
         result['query'] = check['query']
         return result
+
+    def _fail(self, msg, results, errors):
+        self.module.fail_json(msg=msg, url=self.url, evaluated_at=self.evaluated_at, results=results,
+                              decision='NO-GO', blocking=[], warnings=[], errors=errors, changed=False)
 
     def run(self):
         results = []
@@ -464,56 +473,54 @@ class MetricsGate:
         for check in self.checks:
             try:
                 results.append(self.run_check(check))
-            except PrometheusError as exc:
+            except (PrometheusError, ThresholdError) as exc:
                 errors.append('%s: %s' % (check['name'], exc))
-                if exc.error_type in _FATAL_ERRORS:
-                    self.module.fail_json(
-                        msg='check %r: %s; no check was evaluated past this one' % (check['name'], exc),
-                        url=self.url, evaluated_at=format_time(self.time), results=results,
-                        decision='NO-GO', errors=errors, failed=True, changed=False)
+                if isinstance(exc, PrometheusError) and exc.error_type in _FATAL_ERRORS:
+                    self._fail('check %r: %s (no further check was run)' % (check['name'], exc), results, errors)
         if errors:
-            self.module.fail_json(
-                msg='%d of %d checks could not be evaluated: %s' % (len(errors), len(self.checks), '; '.join(errors)),
-                url=self.url, evaluated_at=format_time(self.time), results=results, decision='NO-GO',
-                errors=errors, changed=False)
+            self._fail('%d of %d checks could not be evaluated: %s'
+                       % (len(errors), len(self.checks), '; '.join(errors)), results, errors)
         verdict = decide(results)
+        blocking = verdict.get('blocking') or []
+        warnings = verdict.get('warnings') or []
         output = {
             'changed': False,
             'results': results,
             'decision': verdict['decision'],
-            'blocking': verdict.get('blocking', []),
-            'warnings': verdict.get('warnings', []),
+            'blocking': blocking,
+            'warnings': warnings,
             'url': self.url,
-            'evaluated_at': format_time(self.time),
+            'evaluated_at': self.evaluated_at,
         }
-        blocking_results = self._blocking_results(results, verdict)
-        if verdict['decision'] != 'GO':
-            msg = '%d of %d checks block: %s' % (
-                len(blocking_results), len(results), '; '.join(self._describe(r) for r in blocking_results))
-            if self.module.params['fail_on_breach']:
-                self.module.fail_json(msg=msg, **output)
-            output['msg'] = msg
-        else:
+        if verdict['decision'] == 'GO':
             output['msg'] = 'GO: %d of %d checks pass%s' % (
-                len(results), len(results), '' if not verdict.get('warnings') else
-                ' (%d warning(s))' % len(verdict.get('warnings')))
+                len(results) - len(warnings), len(results),
+                '; %d warning(s): %s' % (len(warnings), '; '.join(self._describe(w) for w in warnings))
+                if warnings else '')
+            self.module.exit_json(**output)
+        output['msg'] = '%d of %d checks block: %s' % (
+            len(blocking), len(results), '; '.join(self._describe(b) for b in blocking))
+        if self.module.params['fail_on_breach']:
+            self.module.fail_json(**output)
         self.module.exit_json(**output)
 
     @staticmethod
-    def _blocking_results(results, verdict):
-        return [r for r in results if r in verdict.get('blocking', [])]
-
-    @staticmethod
     def _describe(result):
+        """'CPU usage: observed 0.93, required < 0.7', 'disk usage: no data (fails closed)', ..."""
         rule = result.get('rule') or {}
-        if result.get('status') == 'no_data' or result.get('observed') is None:
-            closed = ' (fails closed)' if result.get('kind') == 'gate' else ''
-            return '%s: no data%s' % (result.get('name'), closed)
-        limit = '%s %s' % (rule.get('op'), _num(rule.get('value')))
-        if result.get('kind') == 'trigger':
-            window = ' for %s' % _num(rule.get('for_seconds')) + ' s' if rule.get('for_seconds') else ''
-            return '%s: observed %s, fires when %s%s' % (result.get('name'), _num(result.get('observed')), limit, window)
-        return '%s: observed %s, required %s' % (result.get('name'), _num(result.get('observed')), limit)
+        name = result.get('name')
+        kind = result.get('kind')
+        if result.get('observed') is None:
+            if kind == 'gate':
+                return '%s: no data (fails closed)' % name
+            if result.get('status') == 'fire':
+                return '%s: no data, which fires this trigger (no_data: breach)' % name
+            return '%s: no data' % name
+        observed = _num(result.get('observed'))
+        if kind == 'trigger':
+            window = ' for %s' % rule.get('for') if rule.get('for') else ''
+            return '%s: observed %s, fires when %s%s' % (name, observed, _requirement(rule), window)
+        return '%s: observed %s, required %s' % (name, observed, _requirement(rule))
 
 
 def main():
@@ -538,7 +545,6 @@ def main():
     )
     # A password embedded in the URL is a secret too.
     try:
-        from urllib.parse import urlsplit
         embedded = urlsplit(module.params['url']).password
     except ValueError:
         embedded = None
@@ -547,7 +553,8 @@ def main():
     if not module.params['checks']:
         module.fail_json(msg='checks: at least one check is required')
     if module.params['timeout'] <= 0:
-        module.fail_json(msg='timeout: must be a positive number of seconds, got %r' % module.params['timeout'])
+        module.fail_json(msg='timeout: invalid value %r: must be a positive number of seconds'
+                         % module.params['timeout'])
     MetricsGate(module).run()
 
 
