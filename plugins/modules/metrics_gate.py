@@ -16,7 +16,7 @@ description:
   - Runs one PromQL query per check against a Prometheus server and evaluates the result
     with the collection's threshold engine against a rule of the runbook
     (C(roles/thresholds/defaults/main.yml)), then decides C(GO) or C(NO-GO).
-  - A rule without O(checks[].rule.for) is observed with an instant query at O(time).
+  - A rule without C(for) is observed with an instant query at O(time).
     A rule with C(for) (a trigger such as "error rate above 20 % for more than 5 minutes")
     is observed with a range query over [O(time) - C(for) - O(step), O(time)] at O(step),
     and evaluated with Prometheus C(for:) semantics; a gap in the samples restarts the window.
@@ -25,19 +25,22 @@ description:
   - An empty result is C(no_data). A gate then B(fails closed); a trigger is reported as
     C(no_data) (unless its rule says C(no_data=breach)). A C(NaN) result (for example an error
     ratio of 0/0 when there is no traffic) is treated as no data, with the reason in the detail.
-  - When a gate blocks and O(fail_on_breach=true), the task fails with a message that lists each
-    blocking check with its observed value and its limit; the results are returned all the same.
+  - When something blocks (a gate fails or has no data, a trigger fires) and O(fail_on_breach=true),
+    the task fails with a message that lists each blocking check with its observed value and its
+    limit; the results are returned all the same. Expectations and triggers without data are
+    reported as warnings and never block.
   - An unreachable Prometheus, or a query that Prometheus rejects, B(always) fails the task
     (whatever O(fail_on_breach) says), with the URL and Prometheus' error message. It is never a pass.
   - The module only reads from Prometheus. It never reports a change.
 author:
-  - x402.runbook developers
+  - x402.runbook developers (@x402)
 attributes:
   check_mode:
     support: full
     description: In check mode the module runs the same read-only queries and reports the same results.
   diff_mode:
     support: none
+    description: The module changes nothing, so there is nothing to diff.
 options:
   url:
     description:
@@ -119,8 +122,9 @@ notes:
   - Percentages are fractions (0.05 = 5 %), latencies milliseconds; see the thresholds data file.
   - For a rule with C(for), the range query also returns a point at O(time) - C(for) - O(step), so
     that a window spanning exactly C(for) can be recognised.
-  - In a range result, C(NaN) samples are dropped (they are treated like missing samples, so they
-    restart a sustained window); a series with only C(NaN) samples is C(no_data).
+  - In a range result, C(NaN) and infinite samples are dropped (they are treated like missing samples,
+    so they restart a sustained window); a series without a finite sample is C(no_data). An infinite
+    instant value (a histogram quantile above the highest bucket) is C(no_data) as well, with the reason.
 seealso:
   - name: Prometheus HTTP API
     description: The API this module queries.
@@ -182,15 +186,25 @@ decision:
   type: str
   sample: NO-GO
 blocking:
-  description: What blocks the decision (gates that fail or have no data, triggers that fire), as the threshold engine reports it.
+  description:
+    - The results that block the decision (gates that fail or have no data, triggers that fire), as the
+      threshold engine reports them (same fields as RV(results)).
   returned: always
   type: list
-  elements: raw
+  elements: dict
 warnings:
-  description: What is reported but does not block (expectations not met, triggers without data), as the threshold engine reports it.
+  description:
+    - "Ansible warnings, one per finding that is reported without blocking (an expectation not met or not
+      verified, a trigger without data), for example C(metrics_gate: cache hit rate: observed 0.2, expected
+      between 0.1 and 0.15). They are also shown in the play output."
+  returned: when there is such a finding
+  type: list
+  elements: str
+warning_results:
+  description: The results behind RV(warnings), as the threshold engine reports them (same fields as RV(results)).
   returned: always
   type: list
-  elements: raw
+  elements: dict
 results:
   description: One result per check, in the order of O(checks).
   returned: always
@@ -282,6 +296,7 @@ msg:
 import inspect
 import math
 import time as _time
+import traceback
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
@@ -465,7 +480,7 @@ class MetricsGate:
 
     def _fail(self, msg, results, errors):
         self.module.fail_json(msg=msg, url=self.url, evaluated_at=self.evaluated_at, results=results,
-                              decision='NO-GO', blocking=[], warnings=[], errors=errors, changed=False)
+                              decision='NO-GO', blocking=[], warning_results=[], errors=errors, changed=False)
 
     def run(self):
         results = []
@@ -483,18 +498,22 @@ class MetricsGate:
         verdict = decide(results)
         blocking = verdict.get('blocking') or []
         warnings = verdict.get('warnings') or []
+        # Ansible's own `warnings` (strings, shown in the play output): one per finding that is
+        # reported without blocking. The engine's result dicts go to `warning_results`.
+        for warning in warnings:
+            self.module.warn('metrics_gate: %s' % self._describe(warning))
         output = {
             'changed': False,
             'results': results,
             'decision': verdict['decision'],
             'blocking': blocking,
-            'warnings': warnings,
+            'warning_results': warnings,
             'url': self.url,
             'evaluated_at': self.evaluated_at,
         }
         if verdict['decision'] == 'GO':
-            output['msg'] = 'GO: %d of %d checks pass%s' % (
-                len(results) - len(warnings), len(results),
+            output['msg'] = 'GO: 0 of %d checks block%s' % (
+                len(results),
                 '; %d warning(s): %s' % (len(warnings), '; '.join(self._describe(w) for w in warnings))
                 if warnings else '')
             self.module.exit_json(**output)
@@ -513,36 +532,40 @@ class MetricsGate:
         if result.get('observed') is None:
             if kind == 'gate':
                 return '%s: no data (fails closed)' % name
-            if result.get('status') == 'fire':
-                return '%s: no data, which fires this trigger (no_data: breach)' % name
-            return '%s: no data' % name
+            if result.get('status') in ('fire', 'warn'):
+                return '%s: no data, which is itself the signal (no_data: breach)' % name
+            if kind == 'trigger':
+                return '%s: no data (the trigger cannot tell; escalate to the operator)' % name
+            return '%s: no data (expectation not verified)' % name
         observed = _num(result.get('observed'))
         if kind == 'trigger':
             window = ' for %s' % rule.get('for') if rule.get('for') else ''
             return '%s: observed %s, fires when %s%s' % (name, observed, _requirement(rule), window)
-        return '%s: observed %s, required %s' % (name, observed, _requirement(rule))
+        verb = 'required' if kind == 'gate' else 'expected'
+        return '%s: observed %s, %s %s' % (name, observed, verb, _requirement(rule))
+
+
+def argument_spec():
+    return dict(
+        url=dict(type='str', required=True),
+        checks=dict(type='list', elements='dict', required=True, options=dict(
+            name=dict(type='str', required=True),
+            query=dict(type='str'),
+            rule=dict(type='dict', required=True),
+        )),
+        time=dict(type='raw'),
+        step=dict(type='raw', default='15s'),
+        fail_on_breach=dict(type='bool', default=True),
+        timeout=dict(type='int', default=10),
+        validate_certs=dict(type='bool', default=True),
+        headers=dict(type='dict', no_log=True),
+        url_username=dict(type='str'),
+        url_password=dict(type='str', no_log=True),
+    )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            url=dict(type='str', required=True),
-            checks=dict(type='list', elements='dict', required=True, options=dict(
-                name=dict(type='str', required=True),
-                query=dict(type='str'),
-                rule=dict(type='dict', required=True),
-            )),
-            time=dict(type='raw'),
-            step=dict(type='raw', default='15s'),
-            fail_on_breach=dict(type='bool', default=True),
-            timeout=dict(type='int', default=10),
-            validate_certs=dict(type='bool', default=True),
-            headers=dict(type='dict', no_log=True),
-            url_username=dict(type='str'),
-            url_password=dict(type='str', no_log=True),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     # A password embedded in the URL is a secret too.
     try:
         embedded = urlsplit(module.params['url']).password
@@ -555,7 +578,14 @@ def main():
     if module.params['timeout'] <= 0:
         module.fail_json(msg='timeout: invalid value %r: must be a positive number of seconds'
                          % module.params['timeout'])
-    MetricsGate(module).run()
+    try:
+        MetricsGate(module).run()
+    except (ThresholdError, PrometheusError) as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-except
+        # A bug, never a pass: fail with the reason (the traceback only in `exception`).
+        module.fail_json(msg='metrics_gate: unexpected error (%s): %s' % (type(exc).__name__, exc),
+                         exception=traceback.format_exc())
 
 
 if __name__ == '__main__':

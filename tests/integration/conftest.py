@@ -31,6 +31,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -61,6 +62,23 @@ ERROR_BREACHES = ((70, 76), (90, 94), (110, 118))
 GAP = (113 * MINUTE, 115 * MINUTE)  # exclusive: samples at both ends exist
 MEM_TOTAL = 8 * 1024 ** 3
 DISK_SIZE = 100 * 1024 ** 3
+
+
+def pytest_collectstart(collector):
+    """tests/unit/plugins/modules/test_metrics_gate.py and this directory's
+    test_metrics_gate.py share a basename, and the test directories are not
+    packages: under pytest's default "prepend" import mode the second would
+    collide with the first in sys.modules ("import file mismatch"). Right before
+    a test module of this directory is imported, forget a same-named module
+    imported from elsewhere (already collected tests keep their module object).
+    With ``--import-mode=importlib`` this does nothing."""
+    path = getattr(collector, 'path', None)
+    if not isinstance(collector, pytest.Module) or path is None:
+        return
+    module = sys.modules.get(path.stem)
+    origin = getattr(module, '__file__', None)
+    if origin and Path(origin).resolve() != Path(path).resolve():
+        del sys.modules[path.stem]
 
 
 def at(minutes, seconds=0):
@@ -249,6 +267,12 @@ def prometheus(tmp_path_factory):
         yield server
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope='session')
+def tsdb_at():
+    """at(minutes, seconds=0): the unix time of T0 + minutes in the backfilled data."""
+    return at
 
 
 @pytest.fixture(scope='session')

@@ -12,13 +12,14 @@ import json
 import re
 import subprocess
 
+from pathlib import Path
+
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, at
-
 pytestmark = pytest.mark.integration
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = REPO_ROOT / 'roles' / 'thresholds' / 'defaults' / 'main.yml'
 
 CPU = 'post_deployment.immediate_monitoring.4'
@@ -48,11 +49,22 @@ def check(name, rule_id, query=None):
     return item
 
 
-def run_playbook(ansible_env, tmp_path, tasks, rules, args=(), ignore_errors=True, name='play'):
-    """Run a playbook of metrics_gate tasks; return (process, {task key: registered result})."""
+def run_playbook(ansible_env, tmp_path, tasks, rules, args=(), ignore_errors=True, name='play',
+                 thresholds=None):
+    """Run a playbook of metrics_gate tasks; return (process, {task key: registered result}).
+
+    With ``thresholds`` (the raw data file), x402_rules is built in the play by the
+    collection's own filter, as the thresholds role does, instead of from ``rules``.
+    """
     out_dir = tmp_path / name
     out_dir.mkdir()
     play_tasks = []
+    play_vars = {'x402_rules': rules}
+    if thresholds is not None:
+        play_vars = {'x402_thresholds': thresholds}
+        play_tasks.append({'name': 'x402_rules as the thresholds role builds it',
+                           'ansible.builtin.set_fact': {
+                               'x402_rules': '{{ x402_thresholds | x402.runbook.threshold_rules({}) }}'}})
     for key, module_args in tasks.items():
         play_tasks.append({
             'name': key,
@@ -67,12 +79,13 @@ def run_playbook(ansible_env, tmp_path, tasks, rules, args=(), ignore_errors=Tru
             'check_mode': False,
         })
     playbook = [{'name': name, 'hosts': 'localhost', 'gather_facts': False,
-                 'vars': {'x402_rules': rules}, 'tasks': play_tasks}]
+                 'vars': play_vars, 'tasks': play_tasks}]
     path = out_dir / 'playbook.yml'
     path.write_text(yaml.safe_dump(playbook, sort_keys=False))
     process = subprocess.run(
         [ansible_env['playbook'], '-i', 'localhost,', '-c', 'local', str(path)] + list(args),
-        cwd=ansible_env['cwd'], env=ansible_env['env'], capture_output=True, text=True, timeout=600)
+        cwd=ansible_env['cwd'], env=ansible_env['env'], capture_output=True, text=True, timeout=600,
+        check=False)
     results = {}
     for key in tasks:
         saved = out_dir / ('%s.json' % key)
@@ -103,31 +116,31 @@ def scenario(key):
 
 
 @scenario('healthy')
-def _healthy(url, closed_url):
+def _healthy(url, closed_url, at):
     return gate_args(url, [check('CPU usage', CPU), check('memory usage', MEMORY),
                            check('disk usage', DISK), check('error rate', ERRORS_30M)],
                      time='2024-01-01T00:45:00Z')
 
 
 @scenario('breach')
-def _breach(url, closed_url):
+def _breach(url, closed_url, at):
     return gate_args(url, [check('CPU usage', CPU), check('memory usage', MEMORY), check('disk usage', DISK)],
                      time=at(100))
 
 
 @scenario('breach_report_only')
-def _breach_report_only(url, closed_url):
+def _breach_report_only(url, closed_url, at):
     return gate_args(url, [check('CPU usage', CPU), check('memory usage', MEMORY), check('disk usage', DISK)],
                      time=at(100), fail_on_breach=False)
 
 
 @scenario('no_data')
-def _no_data(url, closed_url):
+def _no_data(url, closed_url, at):
     return gate_args(url, [check('CPU usage', CPU), check('latency P95', P95)], time=at(45))
 
 
 @scenario('per_instance')
-def _per_instance(url, closed_url):
+def _per_instance(url, closed_url, at):
     return gate_args(url, [
         check('CPU per host', CPU, '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))'),
         check('memory per host', MEMORY, '1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes'),
@@ -135,7 +148,7 @@ def _per_instance(url, closed_url):
 
 
 @scenario('nan')
-def _nan(url, closed_url):
+def _nan(url, closed_url, at):
     zero_over_zero = ('(sum(increase(proof_generation_errors_total{job="x402-prover"}[5m])) * 0)'
                       ' / (sum(increase(proof_generation_total{job="x402-prover"}[5m])) * 0)')
     return gate_args(url, [check('error rate without traffic', ERRORS_30M, zero_over_zero)],
@@ -143,46 +156,46 @@ def _nan(url, closed_url):
 
 
 @scenario('rollback_6min')
-def _rollback_6min(url, closed_url):
+def _rollback_6min(url, closed_url, at):
     return gate_args(url, [check('error rate', ROLLBACK_ERRORS)], time=at(76), fail_on_breach=False)
 
 
 @scenario('rollback_4min')
-def _rollback_4min(url, closed_url):
+def _rollback_4min(url, closed_url, at):
     return gate_args(url, [check('error rate', ROLLBACK_ERRORS)], time=at(94), fail_on_breach=False)
 
 
 @scenario('rollback_4min_later')
-def _rollback_4min_later(url, closed_url):
+def _rollback_4min_later(url, closed_url, at):
     return gate_args(url, [check('error rate', ROLLBACK_ERRORS)], time=at(94, 30), fail_on_breach=False)
 
 
 @scenario('rollback_gap')
-def _rollback_gap(url, closed_url):
+def _rollback_gap(url, closed_url, at):
     return gate_args(url, [check('error rate', ROLLBACK_ERRORS)], time=at(118), fail_on_breach=False)
 
 
 @scenario('rollback_healthy')
-def _rollback_healthy(url, closed_url):
+def _rollback_healthy(url, closed_url, at):
     return gate_args(url, [check('error rate', ROLLBACK_ERRORS), check('latency P95', ROLLBACK_P95)],
                      time=at(45), fail_on_breach=False)
 
 
 @scenario('unreachable')
-def _unreachable(url, closed_url):
+def _unreachable(url, closed_url, at):
     return gate_args(closed_url, [check('CPU usage', CPU)], time=at(45), fail_on_breach=False, timeout=5)
 
 
 @scenario('bad_promql')
-def _bad_promql(url, closed_url):
+def _bad_promql(url, closed_url, at):
     return gate_args(url, [check('CPU usage', CPU),
                            check('broken query', CPU, 'max(rate(node_cpu_seconds_total{mode="idle"}[5m])')],
                      time=at(45), fail_on_breach=False)
 
 
 @pytest.fixture(scope='module')
-def scenarios(prometheus, closed_port_url, ansible_env, rules, tmp_path_factory):
-    tasks = {key: build(prometheus.url, closed_port_url) for key, build in SCENARIOS.items()}
+def scenarios(prometheus, closed_port_url, ansible_env, rules, tsdb_at, tmp_path_factory):
+    tasks = {key: build(prometheus.url, closed_port_url, tsdb_at) for key, build in SCENARIOS.items()}
     process, results = run_playbook(ansible_env, tmp_path_factory.mktemp('scenarios'), tasks, rules)
     missing = sorted(set(tasks) - set(results))
     assert not missing, 'no result for %s\nstdout:\n%s\nstderr:\n%s' % (
@@ -317,6 +330,9 @@ def test_rollback_quiet_when_healthy_and_no_data_is_reported(scenarios):
     assert latency['status'] == 'no_data'
     assert latency['breached'] is False
     assert result['decision'] == 'GO'
+    # reported (escalated), not blocking: an Ansible warning and the engine's result
+    assert [w['name'] for w in result['warning_results']] == ['latency P95']
+    assert any('latency P95: no data' in w for w in result['warnings'])
 
 
 # --- errors are never a pass ------------------------------------------------------
@@ -338,11 +354,11 @@ def test_bad_promql_fails_with_prometheus_error(scenarios):
     assert result.get('decision') != 'GO'
 
 
-def test_a_breach_fails_the_play(prometheus, ansible_env, rules, tmp_path):
-    process, _ = run_playbook(
+def test_a_breach_fails_the_play(prometheus, ansible_env, rules, tsdb_at, tmp_path):
+    process = run_playbook(
         ansible_env, tmp_path,
-        {'gate': gate_args(prometheus.url, [check('CPU usage', CPU), check('disk usage', DISK)], time=at(100))},
-        rules, ignore_errors=False)
+        {'gate': gate_args(prometheus.url, [check('CPU usage', CPU), check('disk usage', DISK)], time=tsdb_at(100))},
+        rules, ignore_errors=False)[0]
     assert process.returncode == 2, process.stdout
     assert '2 of 2 checks block' in process.stdout
     assert 'CPU usage: observed 0.93' in process.stdout
@@ -350,25 +366,25 @@ def test_a_breach_fails_the_play(prometheus, ansible_env, rules, tmp_path):
 
 # --- check mode and secrets -----------------------------------------------------------
 
-def test_check_mode_returns_the_same_results(prometheus, ansible_env, rules, tmp_path):
+def test_check_mode_returns_the_same_results(prometheus, ansible_env, rules, tsdb_at, tmp_path):
     tasks = {'gate': gate_args(prometheus.url, [check('CPU usage', CPU), check('disk usage', DISK),
                                                 check('error rate', ROLLBACK_ERRORS)],
-                               time=at(76), fail_on_breach=False)}
-    _, normal = run_playbook(ansible_env, tmp_path, tasks, rules, name='normal')
+                               time=tsdb_at(76), fail_on_breach=False)}
+    normal = run_playbook(ansible_env, tmp_path, tasks, rules, name='normal')[1]
     process, checked = run_playbook(ansible_env, tmp_path, tasks, rules, args=['--check'], name='check')
     assert 'gate' in checked, process.stdout
-    for key in ('results', 'decision', 'blocking', 'warnings', 'evaluated_at', 'url', 'changed'):
+    for key in ('results', 'decision', 'blocking', 'warning_results', 'evaluated_at', 'url', 'changed', 'msg'):
         assert checked['gate'][key] == normal['gate'][key], key
     assert checked['gate']['changed'] is False
 
 
-def test_secrets_never_appear_in_the_output(prometheus, ansible_env, rules, tmp_path):
+def test_secrets_never_appear_in_the_output(prometheus, ansible_env, rules, tsdb_at, tmp_path):
     tasks = {
-        'token': gate_args(prometheus.url, [check('CPU usage', CPU)], time=at(45),
+        'token': gate_args(prometheus.url, [check('CPU usage', CPU)], time=tsdb_at(45),
                            headers={'Authorization': 'Bearer ' + TOKEN}),
-        'basic': gate_args(prometheus.url, [check('CPU usage', CPU)], time=at(45),
+        'basic': gate_args(prometheus.url, [check('CPU usage', CPU)], time=tsdb_at(45),
                            url_username='ops', url_password=PASSWORD),
-        'failing': gate_args(prometheus.url, [check('broken', CPU, 'sum(')], time=at(45),
+        'failing': gate_args(prometheus.url, [check('broken', CPU, 'sum(')], time=tsdb_at(45),
                              headers={'Authorization': 'Bearer ' + TOKEN}),
     }
     process, results = run_playbook(ansible_env, tmp_path, tasks, rules, args=['-vvv'])
@@ -382,3 +398,22 @@ def test_secrets_never_appear_in_the_output(prometheus, ansible_env, rules, tmp_
     for result in results.values():
         assert TOKEN not in json.dumps(result)
         assert PASSWORD not in json.dumps(result)
+
+
+def test_rules_from_the_threshold_rules_filter(prometheus, ansible_env, tsdb_at, tmp_path):
+    """The module takes x402_rules as the thresholds role builds them (normalized by the engine)."""
+    if not (REPO_ROOT / 'plugins' / 'filter' / 'threshold_rules.py').exists():
+        pytest.skip('the x402.runbook.threshold_rules filter is not there yet')
+    thresholds = yaml.safe_load(RULES_FILE.read_text())['x402_thresholds']
+    tasks = {'gate': gate_args(prometheus.url, [check('CPU usage', CPU), check('error rate', ROLLBACK_ERRORS)],
+                               time=tsdb_at(76), fail_on_breach=False)}
+    process, results = run_playbook(ansible_env, tmp_path, tasks, None, thresholds=thresholds)
+    assert 'gate' in results, process.stdout[-3000:]
+    checks = by_name(results['gate'])
+    assert checks['CPU usage']['id'] == CPU
+    assert checks['CPU usage']['status'] == 'fail'  # app-2 is at 0.93 since T0+60m
+    assert checks['CPU usage']['observed'] == pytest.approx(0.93, rel=1e-6)
+    assert checks['error rate']['id'] == ROLLBACK_ERRORS
+    assert checks['error rate']['status'] == 'fire'
+    assert results['gate']['decision'] == 'NO-GO'
+    assert [b['name'] for b in results['gate']['blocking']] == ['CPU usage', 'error rate']

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import socket
 import threading
 import time
@@ -146,8 +147,8 @@ def test_headers_and_basic_auth_are_sent(server):
 
 def test_series_of_vector_matrix_scalar():
     assert series_of(VECTOR['data'])[0] == {'labels': {'instance': 'a'}, 'value': (1704067200.0, 0.93)}
-    nan = series_of(VECTOR['data'])[1]['value'][1]
-    assert nan != nan  # NaN is passed through as a float; callers decide what it means
+    # NaN is passed through as a float; callers decide what it means
+    assert math.isnan(series_of(VECTOR['data'])[1]['value'][1])
     matrix = series_of(MATRIX['data'])
     assert matrix[0]['values'] == [(1704067200.0, 0.1), (1704067215.0, float('inf'))]
     assert series_of({'resultType': 'scalar', 'result': [1, '2']}) == [{'labels': {}, 'value': (1.0, 2.0)}]
