@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) x402.runbook developers
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -77,6 +77,12 @@ options:
       - The current time (Unix seconds). When given, samples older than 1.5 steps mean a C(for) condition
         is not currently holding.
     type: float
+  step:
+    description:
+      - The sampling interval of the samples (seconds or a duration such as V(15s)), for example the step of the
+        Prometheus range query; inferred as the smallest interval between samples when omitted. Two consecutive
+        samples more than 1.5 x step apart are a gap, which restarts a C(for) window.
+    type: raw
 seealso:
   - plugin: x402.runbook.go_no_go
     plugin_type: filter
@@ -142,10 +148,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.x402.runbook.plugins.module_utils.thresholds import ThresholdError, evaluate
 
 
-def threshold_check(observed, rule, now=None):
+def threshold_check(observed, rule, now=None, step=None):
     """Evaluate one observation against one rule."""
     try:
-        return evaluate(observed, rule, now=now)
+        return evaluate(observed, rule, now=now, step=step)
     except ThresholdError as exc:
         raise AnsibleFilterError('x402.runbook.threshold_check: %s' % exc) from None
     except (TypeError, ValueError, KeyError, AttributeError) as exc:

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) x402.runbook developers
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The threshold engine of x402.runbook: THE one place where an observation is
 compared with a rule of the checklist (see THRESHOLDS.md).
 
@@ -606,13 +606,20 @@ def _show_observed(obs):
     return format_number(obs)
 
 
-def evaluate(observed, rule, now=None):
+def evaluate(observed, rule, now=None, step=None):
     """Evaluate one observation against one rule.
-    Returns {id, name, kind, observed, rule, breached, status, detail}."""
+    Returns {id, name, kind, observed, rule, breached, status, detail}.
+    now (Unix seconds) and step (the sampling interval; inferred from the samples
+    when None) only matter for a rule with 'for', as in sustained()."""
     rule = validate_rule(rule)
     rule_id, name, kind, op, value = rule['id'], rule['name'], rule['kind'], rule['op'], rule['value']
     if now is not None:
         now = _to_timestamp(now, 'now')
+    if step is not None:
+        step = to_seconds(step)
+        if step <= 0:
+            raise ThresholdError('%s: step %s must be positive' % (_rule_label(rule_id, name), _show(step)),
+                                 field='step', value=step, rule_id=rule_id)
 
     def result(obs, breached, status, detail):
         return {'id': rule_id, 'name': name, 'kind': kind, 'observed': obs, 'rule': rule,
@@ -657,7 +664,7 @@ def evaluate(observed, rule, now=None):
             raise _rule_error(rule_id, 'observed', observed,
                               "a single value cannot show a duration: this rule needs 'for: %s' of samples; "
                               'pass the list of [timestamp, value] samples' % rule['for'], name=name)
-        info = _analyse_run(obs, op, value, now=now)
+        info = _analyse_run(obs, op, value, step=step, now=now)
         need = rule['for_seconds']
         fired = bool(info['holding'] and info['held'] >= need)
         status = 'fire' if fired else 'quiet'

