@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) x402.runbook developers
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: x402.runbook developers
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small client of the Prometheus HTTP API (v1), built on ``open_url``.
 
 It is shared by the modules that read Prometheus (metrics gates, the

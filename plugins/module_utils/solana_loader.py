@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: x402.runbook developers
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The upgradeable BPF loader (loader-v3) of Solana, as plain data.
 
 What ``solana program deploy`` and ``solana program show`` know, without the
@@ -358,9 +358,27 @@ def transactions_for(program_length, chunk_size, action, extend=False, chunks=No
     return 1 + writes + (1 if extend else 0) + 1
 
 
+def plan_extension(current_max_data_len, program_length, wanted_max_data_len=None):
+    """Bytes an upgrade must add to the program's data area: 0 when the program fits;
+    else enough for max(program, wanted), at least MIN_EXTEND_BYTES (the loader's minimum,
+    unless that passes the account size limit). LoaderError when it cannot fit at all."""
+    if program_length <= current_max_data_len:
+        return 0
+    target = max(program_length, wanted_max_data_len or 0)
+    room = MAX_PERMITTED_DATA_LENGTH - PROGRAMDATA_METADATA_SIZE - current_max_data_len
+    extend = min(max(target - current_max_data_len, MIN_EXTEND_BYTES), room)
+    if current_max_data_len + extend < program_length:
+        raise LoaderError('a program of %d bytes cannot fit: the data area of %d bytes can grow by at most %d bytes'
+                          % (program_length, current_max_data_len, room))
+    return extend
+
+
 def estimate_cost(action, program_length, max_data_len, rent, fee_per_signature, separate_authority,
                   payer_minimum, chunk_size, current_max_data_len=None, buffer_exists=False, chunks=None):
     """Lamports a deploy or an upgrade needs and spends.
+
+    max_data_len: the data area after the run (an upgrade that grows it past
+    current_max_data_len sends ExtendProgram, see plan_extension).
 
     rent(size) -> lamports (getMinimumBalanceForRentExemption). Returns a dict:
       transactions, signatures, fees_lamports, rent_lamports (kept by the new accounts),
@@ -389,12 +407,9 @@ def estimate_cost(action, program_length, max_data_len, rent, fee_per_signature,
         cost = kept + fees
     else:
         current = current_max_data_len if current_max_data_len is not None else program_length
-        extend = 0
-        if program_length > current:
-            extend = max(program_length - current, MIN_EXTEND_BYTES)
-            extend = min(extend, MAX_PERMITTED_DATA_LENGTH - PROGRAMDATA_METADATA_SIZE - current)
+        extend = max(0, max_data_len - current)
         transactions = (0 if buffer_exists else 1) + writes + (1 if extend else 0) + 1
-        signatures += (1 + extra if extend else 0) + 1 + extra
+        signatures += (1 if extend else 0) + 1 + extra     # ExtendProgram: payer; Upgrade: payer, authority
         kept = (rent(PROGRAMDATA_METADATA_SIZE + current + extend) - rent(PROGRAMDATA_METADATA_SIZE + current)
                 if extend else 0)
         fees = signatures * fee_per_signature

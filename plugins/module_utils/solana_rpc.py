@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: x402.runbook developers
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small Solana JSON-RPC client on ansible-core's ``open_url``.
 
 Only the standard methods the collection needs (balances, accounts, blockhashes,
@@ -27,7 +27,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import Request, make_context
 
 COMMITMENTS = ('processed', 'confirmed', 'finalized')
 RETRYABLE_HTTP = (408, 425, 429, 500, 502, 503, 504)
@@ -105,11 +105,22 @@ class SolanaRpc:
         self.validate_certs = validate_certs
         self.headers = dict(headers or {})
         self.sleep = sleep or _time.sleep
-        self.opener = opener or open_url
+        self.opener = opener or self._open
+        self._context = None
         self.requests = 0
         self._id = 0
 
     # -- transport ---------------------------------------------------------------------
+    def _open(self, url, data=None, headers=None, method='POST', timeout=30, validate_certs=True, http_agent=None,
+              follow_redirects='safe'):
+        """open_url, but with ONE TLS context for the client's life: open_url builds a new one (and
+        loads the system's CA certificates, ~50 ms) for every request, and a deploy makes hundreds."""
+        if self._context is None:
+            self._context = make_context(validate_certs=validate_certs)
+        return Request().open(method, url, data=data, headers=headers, timeout=timeout,
+                              validate_certs=validate_certs, http_agent=http_agent,
+                              follow_redirects=follow_redirects, context=self._context)
+
     def _delay(self, attempt, retry_after=None):
         delay = min(self.backoff * (2 ** attempt), self.max_backoff)
         if retry_after is not None:
@@ -216,7 +227,7 @@ class SolanaRpc:
 
     # -- methods -----------------------------------------------------------------------
     @staticmethod
-    def _value(result, method):
+    def _value(result):
         if isinstance(result, dict) and 'value' in result:
             return result['value']
         return result
@@ -237,7 +248,7 @@ class SolanaRpc:
         return int(self.call('getBlockHeight', [{'commitment': commitment}]))
 
     def get_balance(self, pubkey, commitment='confirmed'):
-        value = self._value(self.call('getBalance', [str(pubkey), {'commitment': commitment}]), 'getBalance')
+        value = self._value(self.call('getBalance', [str(pubkey), {'commitment': commitment}]))
         if isinstance(value, bool) or not isinstance(value, int):
             raise RpcError('Solana RPC %s (getBalance) returned %r, not a number of lamports'
                            % (self.shown_url, value), 'invalid_response', 'getBalance', self.shown_url)
@@ -267,16 +278,15 @@ class SolanaRpc:
         config = {'encoding': 'base64', 'commitment': commitment}
         if data_slice is not None:
             config['dataSlice'] = {'offset': data_slice[0], 'length': data_slice[1]}
-        value = self._value(self.call('getAccountInfo', [str(pubkey), config]), 'getAccountInfo')
+        value = self._value(self.call('getAccountInfo', [str(pubkey), config]))
         return self._account(value, 'getAccountInfo', self.shown_url)
 
     def get_multiple_accounts(self, pubkeys, commitment='confirmed'):
         accounts = []
         keys = [str(k) for k in pubkeys]
         for start in range(0, len(keys), 100):
-            value = self._value(self.call('getMultipleAccounts', [keys[start:start + 100],
-                                                                   {'encoding': 'base64', 'commitment': commitment}]),
-                                'getMultipleAccounts')
+            params = [keys[start:start + 100], {'encoding': 'base64', 'commitment': commitment}]
+            value = self._value(self.call('getMultipleAccounts', params))
             accounts.extend(self._account(v, 'getMultipleAccounts', self.shown_url) for v in value)
         return accounts
 
@@ -284,13 +294,13 @@ class SolanaRpc:
         config = {'encoding': 'base64', 'commitment': commitment, 'filters': filters or []}
         if data_slice is not None:
             config['dataSlice'] = {'offset': data_slice[0], 'length': data_slice[1]}
-        result = self._value(self.call('getProgramAccounts', [str(program_id), config]), 'getProgramAccounts')
+        result = self._value(self.call('getProgramAccounts', [str(program_id), config]))
         return [(item['pubkey'], self._account(item['account'], 'getProgramAccounts', self.shown_url))
                 for item in result]
 
     def get_latest_blockhash(self, commitment='confirmed'):
         """-> (blockhash, last valid block height)."""
-        value = self._value(self.call('getLatestBlockhash', [{'commitment': commitment}]), 'getLatestBlockhash')
+        value = self._value(self.call('getLatestBlockhash', [{'commitment': commitment}]))
         try:
             return str(value['blockhash']), int(value['lastValidBlockHeight'])
         except (KeyError, TypeError, ValueError):
@@ -303,7 +313,7 @@ class SolanaRpc:
     def get_fee_for_message(self, message, commitment='confirmed'):
         """Fee in lamports of a compiled message (bytes); None when its blockhash expired."""
         encoded = base64.b64encode(bytes(message)).decode('ascii')
-        value = self._value(self.call('getFeeForMessage', [encoded, {'commitment': commitment}]), 'getFeeForMessage')
+        value = self._value(self.call('getFeeForMessage', [encoded, {'commitment': commitment}]))
         return None if value is None else int(value)
 
     def send_transaction(self, raw, preflight_commitment='confirmed', skip_preflight=False):
@@ -318,9 +328,8 @@ class SolanaRpc:
         statuses = []
         sigs = [str(s) for s in signatures]
         for start in range(0, len(sigs), 256):
-            value = self._value(self.call('getSignatureStatuses', [sigs[start:start + 256],
-                                                                    {'searchTransactionHistory': False}]),
-                                'getSignatureStatuses')
+            params = [sigs[start:start + 256], {'searchTransactionHistory': False}]
+            value = self._value(self.call('getSignatureStatuses', params))
             statuses.extend(value)
         return statuses
 

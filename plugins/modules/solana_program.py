@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: x402.runbook developers
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -218,6 +218,10 @@ payer:
   description: The payer's public key.
   returned: always
   type: str
+authority:
+  description: The public key of O(upgrade_authority_keypair) (the payer's when not given).
+  returned: always
+  type: str
 onchain_sha256:
   description: The program's hash on chain after the run (solana-verify's hash); null when it does not exist.
   returned: always
@@ -341,9 +345,9 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.x402.runbook.plugins.module_utils import solana_loader as loader
 from ansible_collections.x402.runbook.plugins.module_utils.solana_rpc import (
-    RpcError, SolanaRpc, TransactionFailed, TransactionSender, describe_logs,
+    RpcError, SolanaRpc, TransactionFailed, TransactionSender,
 )
-from ansible_collections.x402.runbook.plugins.module_utils.thresholds import ThresholdError, evaluate, holds
+from ansible_collections.x402.runbook.plugins.module_utils.thresholds import ThresholdError, evaluate
 
 SIZE_RULE_ID = 'deployment_day.build_phase.6'
 BALANCE_RULE_ID = 'deployment_day.deploy_solana_program.2'
@@ -368,7 +372,7 @@ class Deployer:
         self.p = module.params
         self.result = {
             'changed': False, 'action': 'none', 'program_id': None, 'programdata_address': None,
-            'deployed_slot': None, 'upgrade_authority': None, 'payer': None, 'onchain_sha256': None,
+            'deployed_slot': None, 'upgrade_authority': None, 'payer': None, 'authority': None, 'onchain_sha256': None,
             'local_sha256': None, 'program_size': None, 'max_data_len': None,
             'payer_balance_lamports': {'before': None, 'after': None}, 'transactions': 0, 'fees_lamports': 0,
             'buffer': {'address': None, 'reused': False, 'closed_stale': False, 'writes': 0, 'chunk_size': None},
@@ -408,6 +412,7 @@ class Deployer:
             self.program_id = loader.check_pubkey(p['program_id'], 'program_id')
         self.separate_authority = str(self.authority.pubkey()) != str(self.payer.pubkey())
         self.result['payer'] = str(self.payer.pubkey())
+        self.result['authority'] = str(self.authority.pubkey())
         self.result['program_id'] = self.program_id
         self.result['programdata_address'] = loader.programdata_address(self.program_id)
 
@@ -521,8 +526,8 @@ class Deployer:
         if action == 'deploy':
             self.max_data_len = self.p['max_data_len'] or len(self.data)
         elif action == 'upgrade':
-            want = max(self.p['max_data_len'] or 0, len(self.data))
-            self.max_data_len = max(self.current_max, want) if want > self.current_max else self.current_max
+            self.max_data_len = self.current_max + loader.plan_extension(self.current_max, len(self.data),
+                                                                         self.p['max_data_len'])
         else:
             self.max_data_len = self.current_max
         self.result['max_data_len'] = self.max_data_len
@@ -547,26 +552,10 @@ class Deployer:
                 rents[size] = rpc.get_minimum_balance_for_rent_exemption(size, commitment)
             return rents[size]
 
-        current = self.current_max
-        if action == 'upgrade' and self.max_data_len > current:
-            # the loader's own rule: at least MIN_EXTEND_BYTES more (estimate_cost applies it)
-            current_for_estimate = current
-        else:
-            current_for_estimate = current
         self.estimate = loader.estimate_cost(
             action, len(self.data), self.max_data_len, rent, self.fee_per_signature, self.separate_authority,
-            rent(0), self.result['buffer']['chunk_size'], current_max_data_len=current_for_estimate,
+            rent(0), self.result['buffer']['chunk_size'], current_max_data_len=self.current_max,
             buffer_exists=self.buffer_content is not None, chunks=len(self.writes))
-        if action == 'upgrade' and self.estimate['extend_bytes']:
-            wanted = max(self.max_data_len - current, self.estimate['extend_bytes'])
-            self.estimate = loader.estimate_cost(
-                action, current + wanted, self.max_data_len, rent, self.fee_per_signature, self.separate_authority,
-                rent(0), self.result['buffer']['chunk_size'], current_max_data_len=current,
-                buffer_exists=self.buffer_content is not None, chunks=len(self.writes))
-            # the buffer holds the program itself, not the enlarged area
-            self.estimate['buffer_rent_lamports'] = rent(loader.BUFFER_METADATA_SIZE + len(self.data))
-            self.max_data_len = current + self.estimate['extend_bytes']
-            self.result['max_data_len'] = self.max_data_len
         if self.stale_buffer is not None:
             self.estimate['transactions'] += 1
             self.estimate['fees_lamports'] += self.fee_per_signature * (2 if self.separate_authority else 1)
@@ -595,7 +584,7 @@ class Deployer:
         required = self.estimate['required_lamports']
         cost = self.gate(BALANCE_RULE_ID, 'deployer wallet balance covers this %s' % self.result['action'],
                          '>=', required, 'lamports', balance)
-        if cost['breached'] or not holds('>=', balance, required):
+        if cost['breached']:
             self.fail('payer %s holds %s (%d lamports); this %s needs %s (%d lamports: rent %d, buffer rent %d held '
                       'during the writes, fees %d for %d transactions, the payer\'s own rent-exempt minimum): '
                       'nothing was sent'
@@ -604,9 +593,9 @@ class Deployer:
                          self.estimate['fees_lamports'], self.estimate['transactions']))
 
     # -- sending ---------------------------------------------------------------------
-    def _build(self, instructions, extra_signers=()):
+    def _build(self, instructions, extra_signers=(), authority=True):
         signers = list(extra_signers)
-        if self.separate_authority:
+        if authority and self.separate_authority:
             signers.append(self.authority)
 
         def build(blockhash):
@@ -669,10 +658,8 @@ class Deployer:
                 extend = self.estimate.get('extend_bytes') or 0
                 if extend:
                     instructions = [loader.extend_program_instruction(program, payer.pubkey(), extend)]
-                    extended = self.sender.send_one('ExtendProgram +%d bytes' % extend, self._build([]
-                                                    + instructions) if False else
-                                                    (lambda blockhash: loader.signed_transaction(
-                                                        instructions, payer, [], blockhash)), 1)
+                    extended = self.sender.send_one('ExtendProgram +%d bytes' % extend,
+                                                    self._build(instructions, authority=False), 1)
                     last_slot = extended['slot']
                 self.wait_for_next_slot(last_slot)
                 instructions = [loader.upgrade_instruction(program, buffer_pubkey, authority.pubkey(), payer.pubkey())]
@@ -682,9 +669,8 @@ class Deployer:
             cleanup = ''
             if created:
                 cleanup = self.cleanup_after_failure()
-            logs = describe_logs(getattr(exc, 'logs', None))
-            del logs  # the message of TransactionFailed already carries them
             self.result['payer_balance_lamports']['after'] = self._balance_or_none()
+            self.result['changed'] = False  # the program is as it was (the fees are spent: see transactions)
             self.fail('%s failed: %s%s' % (action, exc, cleanup))
         return result
 
@@ -711,8 +697,8 @@ class Deployer:
         rpc, commitment = self.rpc, self.p['commitment']
         programdata_account = rpc.get_account_info(self.result['programdata_address'], commitment)
         if programdata_account is None:
-            self.fail('after the %s, programdata %s does not exist' % (self.result['action'],
-                                                                     self.result['programdata_address']))
+            self.fail('after the %s, programdata %s does not exist'
+                      % (self.result['action'], self.result['programdata_address']))
         state = loader.parse_state(programdata_account['data'], 'programdata')
         self.result['onchain_sha256'] = loader.programdata_hash(programdata_account['data'])
         self.result['deployed_slot'] = state['slot']

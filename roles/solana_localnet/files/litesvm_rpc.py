@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: x402.runbook developers
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A local Solana JSON-RPC endpoint backed by LiteSVM (``solders.litesvm``).
 
 For tests and for the local sandbox of x402.runbook: real signed transactions run
@@ -53,7 +52,6 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 try:
-    from solders.hash import Hash
     from solders.keypair import Keypair
     from solders.litesvm import LiteSVM
     from solders.pubkey import Pubkey
@@ -679,8 +677,8 @@ def export_program(args):
     if os.path.exists(args.outfile):
         with open(args.outfile, 'rb') as handle:
             if handle.read() == data:
-                print('unchanged: %s (%d bytes, sha256 %s)' % (args.outfile, len(data),
-                                                              hashlib.sha256(data.rstrip(b'\0')).hexdigest()))
+                digest = hashlib.sha256(data.rstrip(b'\0')).hexdigest()
+                print('unchanged: %s (%d bytes, sha256 %s)' % (args.outfile, len(data), digest))
                 return 0
     tmp = args.outfile + '.tmp'
     with open(tmp, 'wb') as handle:
@@ -692,7 +690,7 @@ def export_program(args):
 
 
 def parser():
-    top = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    top = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     sub = top.add_subparsers(dest='command', required=True)
 
     def listen(p):
