@@ -63,8 +63,11 @@ fi
 if [[ ! -x "$X402RB_TOOLS/bin/promtool" || ! -x "$X402RB_TOOLS/bin/amtool" ]]; then
   step "unpacking prometheus and alertmanager tools into $X402RB_TOOLS"
   tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download -qq prometheus prometheus-alertmanager >/dev/null 2>&1 \
-     || { apt-get update -qq && apt-get download -qq prometheus prometheus-alertmanager; })
+  # apt-get download needs a package list; a fresh machine may not have one yet.
+  if ! (cd "$tmp" && apt-get download -qq prometheus prometheus-alertmanager >/dev/null 2>&1); then
+    apt-get update -qq
+    (cd "$tmp" && apt-get download -qq prometheus prometheus-alertmanager)
+  fi
   mkdir -p "$X402RB_TOOLS/bin"
   for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/root"; done
   cp "$tmp"/root/usr/bin/{prometheus,promtool,prometheus-alertmanager,amtool} "$X402RB_TOOLS/bin/"

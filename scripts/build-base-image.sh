@@ -3,7 +3,6 @@
 # Debian packages with debootstrap: no registry can be reached here. Skipped
 # when an image built from this very recipe already exists.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IMAGE="${X402RB_BASE_IMAGE:-x402rb-base:bookworm}"
 MIRROR="${X402RB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,procps,ca-certificates,curl,sudo,gnupg"

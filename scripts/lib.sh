@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared settings of the scripts (sourced, not run).
 X402RB_TOOLS="${X402RB_TOOLS:-$ROOT/.cache/tools}"
 export X402RB_TOOLS

@@ -526,17 +526,20 @@ def set_authority_instruction(account, current_authority, new_authority=None):
 
 
 def signed_transaction(instructions, payer, signers, blockhash):
-    """Sign `instructions` with `signers` (payer first, duplicates dropped) -> (bytes, signature)."""
+    """Sign `instructions` (payer first) -> (bytes, signature). Of `signers`, exactly those the
+    message requires sign (solders panics on a signer the message does not need); a required
+    signer that is missing is a LoaderError."""
     require_solders()
-    unique, seen = [], set()
-    for signer in [payer] + list(signers):
-        key = str(signer.pubkey())
-        if key not in seen:
-            seen.add(key)
-            unique.append(signer)
     recent = blockhash if isinstance(blockhash, Hash) else Hash.from_string(blockhash)
     message = Message.new_with_blockhash(list(instructions), payer.pubkey(), recent)
-    tx = Transaction(unique, message, recent)
+    required = [str(key) for key in message.account_keys[:message.header.num_required_signatures]]
+    available = {}
+    for signer in [payer] + list(signers):
+        available.setdefault(str(signer.pubkey()), signer)
+    missing = [key for key in required if key not in available]
+    if missing:
+        raise LoaderError('the transaction needs the signature of %s, whose keypair was not given' % ', '.join(missing))
+    tx = Transaction([available[key] for key in required], message, recent)
     raw = bytes(tx)
     if len(raw) > PACKET_DATA_SIZE:
         raise LoaderError('transaction of %d bytes exceeds the %d-byte limit' % (len(raw), PACKET_DATA_SIZE))

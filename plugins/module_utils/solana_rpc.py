@@ -411,6 +411,20 @@ class TransactionSender:
             return status.get('confirmations') is None or commitment_rank(self.commitment) <= 1
         return commitment_rank(level) >= commitment_rank(self.commitment)
 
+    def _settle(self, inflight, items):
+        """Before giving up: count what already landed of the transactions in flight (their fees
+        are spent), as far as the node still answers."""
+        if not inflight:
+            return
+        try:
+            signatures = list(inflight)
+            for signature, status in zip(signatures, self.rpc.get_signature_statuses(signatures)):
+                if status is not None:
+                    label, _build, count = items[inflight[signature]]
+                    self.landed.append((label, signature, count, status.get('slot')))
+        except RpcError:
+            pass
+
     def send_one(self, label, build, signatures=1):
         return self.send_all([(label, build, signatures)])[0]
 
@@ -434,6 +448,7 @@ class TransactionSender:
                         stale = True  # the blockhash expired under us: a new window with a fresh one
                         break
                     if not is_already_processed(exc):  # (already processed: an earlier attempt landed)
+                        self._settle(inflight, items)
                         logs = describe_logs(exc.logs)
                         raise TransactionFailed('%s was refused by %s: %s%s' % (
                             label, self.rpc.shown_url, exc.node_message,

@@ -111,6 +111,13 @@ options:
       - On an upgrade, when the new program does not fit the current area, the area is extended to the larger of
         this value and the program's size (at least 10240 bytes more, as the loader requires).
     type: int
+  expected_genesis_hash:
+    description:
+      - The genesis hash O(rpc_url) must report (C(getGenesisHash)), checked before anything else, so that a
+        wrong URL cannot deploy to the wrong cluster. mainnet-beta is V(5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d),
+        devnet V(EtWTRABZaYq6iMfeYKouRuDCrXqjF27RxbyzWXZdZJQ), testnet V(4uhcVJyU9pJkvQyS88uRDiswHXSCkY3zQawwpjk2NsNY).
+      - Not checked when not given (RV(genesis_hash) reports it all the same).
+    type: str
   commitment:
     description:
       - Commitment level at which state is read and transactions are considered confirmed.
@@ -332,6 +339,11 @@ rpc_url:
   description: The endpoint, API keys redacted.
   returned: always
   type: str
+genesis_hash:
+  description: The genesis hash the endpoint reports (which cluster it is); null when it was not reached.
+  returned: always
+  type: str
+  sample: 5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d
 msg:
   description: What was done, or why the module failed.
   returned: always
@@ -376,7 +388,7 @@ class Deployer:
             'local_sha256': None, 'program_size': None, 'max_data_len': None,
             'payer_balance_lamports': {'before': None, 'after': None}, 'transactions': 0, 'fees_lamports': 0,
             'buffer': {'address': None, 'reused': False, 'closed_stale': False, 'writes': 0, 'chunk_size': None},
-            'estimate': {}, 'checks': [], 'rpc_url': None,
+            'estimate': {}, 'checks': [], 'rpc_url': None, 'genesis_hash': None,
         }
         self.sender = None
         self.fee_per_signature = DEFAULT_FEE_PER_SIGNATURE
@@ -431,6 +443,14 @@ class Deployer:
         if self.p['max_data_len'] is not None and self.p['max_data_len'] < size:
             self.fail('max_data_len %d is smaller than the program %s (%d bytes)'
                       % (self.p['max_data_len'], path, size))
+
+    def cluster(self):
+        genesis = str(self.rpc.get_genesis_hash())
+        self.result['genesis_hash'] = genesis
+        expected = (self.p['expected_genesis_hash'] or '').strip()
+        if expected and genesis != expected:
+            self.fail('rpc_url %s is not the cluster asked for: its genesis hash is %s, expected_genesis_hash is %s; '
+                      'nothing was sent' % (self.rpc.shown_url, genesis, expected))
 
     def chain_state(self):
         """Read the program, its programdata and the buffer: decide the action."""
@@ -635,7 +655,7 @@ class Deployer:
                 instructions = loader.initialize_buffer_instructions(payer.pubkey(), buffer_pubkey, authority.pubkey(),
                                                                      rent, length)
                 self.sender.send_one('Create buffer %s' % self.buffer,
-                                     self._build(instructions, [self.buffer_keypair]), self._signatures(1))
+                                     self._build(instructions, [self.buffer_keypair], authority=False), 2)
                 created = True
             total = len(self.writes)
             items = []
@@ -665,13 +685,19 @@ class Deployer:
                 instructions = [loader.upgrade_instruction(program, buffer_pubkey, authority.pubkey(), payer.pubkey())]
                 result = self.sender.send_one('Upgrade', self._build(instructions), self._signatures())
             created = False  # the loader consumed the buffer
-        except (RpcError, TransactionFailed, DeployError, Interrupted, KeyboardInterrupt) as exc:
+        except SystemExit:
+            raise
+        except BaseException as exc:  # pylint: disable=broad-except
+            # RpcError, TransactionFailed, Interrupted (a signal), KeyboardInterrupt, or anything unexpected
+            # (a panic in solders is a BaseException): close the buffer before reporting.
             cleanup = ''
             if created:
                 cleanup = self.cleanup_after_failure()
             self.result['payer_balance_lamports']['after'] = self._balance_or_none()
             self.result['changed'] = False  # the program is as it was (the fees are spent: see transactions)
-            self.fail('%s failed: %s%s' % (action, exc, cleanup))
+            known = (RpcError, TransactionFailed, DeployError, loader.LoaderError, Interrupted)
+            reason = str(exc) if isinstance(exc, known) else '%s: %s' % (type(exc).__name__, exc)
+            self.fail('%s failed: %s%s' % (action, reason, cleanup))
         return result
 
     def _balance_or_none(self):
@@ -689,7 +715,9 @@ class Deployer:
             self.close_buffer('Close buffer after the failure')
             return ('; the buffer %s was closed and its %d lamports returned to the payer'
                     % (self.buffer, account['lamports']))
-        except (RpcError, TransactionFailed, Interrupted, KeyboardInterrupt) as exc:
+        except BaseException as exc:  # pylint: disable=broad-except
+            if isinstance(exc, SystemExit):
+                raise
             return ('; the buffer %s could NOT be closed (%s): the next run with the same program and authority '
                     'finds and reuses or closes it' % (self.buffer, exc))
 
@@ -726,6 +754,7 @@ class Deployer:
         try:
             self.keypairs()
             self.local_program()
+            self.cluster()
             action = self.chain_state()
             self.result['action'] = action
             self.buffer_state(action)
@@ -800,6 +829,7 @@ def argument_spec():
         min_payer_balance_lamports=dict(type='int'),
         max_program_size=dict(type='int', default=204800),
         max_data_len=dict(type='int'),
+        expected_genesis_hash=dict(type='str'),
         commitment=dict(type='str', default='confirmed', choices=['processed', 'confirmed', 'finalized']),
         timeout=dict(type='int', default=60),
         retries=dict(type='int', default=4),
@@ -817,7 +847,13 @@ def main():
     )
     if not loader.HAS_SOLDERS:
         module.fail_json(msg=missing_required_lib('solders'))
-    Deployer(module).run()
+    try:
+        Deployer(module).run()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # pylint: disable=broad-except
+        # never a traceback: a bug (or a panic in solders) is reported as a failure with its type
+        module.fail_json(msg='unexpected error (please report it): %s: %s' % (type(exc).__name__, exc))
 
 
 if __name__ == '__main__':
