@@ -58,7 +58,7 @@ def keypair(directory, name):
 
 
 def deploy(url, program, payer, work):
-    program_keypair, _ = keypair(work, 'program-%d' % time.monotonic_ns())
+    program_keypair, _program_id = keypair(work, 'program-%d' % time.monotonic_ns())
     args = work / 'args.json'
     args.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': {
         'rpc_url': url, 'program_path': str(program), 'program_keypair': str(program_keypair),

@@ -428,6 +428,55 @@ class TransactionSender:
     def send_one(self, label, build, signatures=1):
         return self.send_all([(label, build, signatures)])[0]
 
+    def _window(self, items, batch, blockhash, last_valid, inflight, results):
+        """Send one window of transactions sharing `blockhash`, and confirm them. Returns True when
+        the blockhash went stale before all landed (the rest are sent again with a fresh one)."""
+        for index in batch:
+            label, build, _count = items[index]
+            raw, signature = build(blockhash)
+            inflight[signature] = index  # before sending: an interruption mid-request may still see it land
+            try:
+                self.rpc.send_transaction(raw, preflight_commitment=self.commitment)
+            except RpcError as exc:
+                if is_blockhash_not_found(exc):
+                    del inflight[signature]
+                    return True  # the blockhash expired under us: a new window with a fresh one
+                if not is_already_processed(exc):  # (already processed: an earlier attempt landed)
+                    logs = describe_logs(exc.logs)
+                    raise TransactionFailed('%s was refused by %s: %s%s' % (
+                        label, self.rpc.shown_url, exc.node_message,
+                        '; program logs: %s' % ' | '.join(logs) if logs else ''),
+                        label=label, signature=signature, logs=exc.logs,
+                        err=exc.data.get('err') if isinstance(exc.data, dict) else None)
+            self.sent += 1
+        deadline = self.clock() + self.timeout
+        while inflight:
+            signatures = list(inflight)
+            for signature, status in zip(signatures, self.rpc.get_signature_statuses(signatures)):
+                if status is None:
+                    continue
+                label, _build, count = items[inflight[signature]]
+                if status.get('err') is not None:
+                    del inflight[signature]
+                    self.landed.append((label, signature, count, status.get('slot')))
+                    raise TransactionFailed('%s (%s) landed in slot %s but failed: %s'
+                                            % (label, signature, status.get('slot'), json.dumps(status['err'])),
+                                            label=label, signature=signature, err=status['err'], landed=True)
+                if self._landed(status):
+                    self.landed.append((label, signature, count, status.get('slot')))
+                    results[inflight.pop(signature)] = {'signature': signature, 'slot': status.get('slot')}
+            if not inflight:
+                return False
+            if self.rpc.get_block_height(self.commitment) > last_valid:
+                return True
+            if self.clock() > deadline:
+                first = list(inflight)[0]
+                raise TransactionFailed('%d transaction(s) not %s within %ss; first: %s (%s)' % (
+                    len(inflight), self.commitment, format(self.timeout, 'g'), items[inflight[first]][0], first),
+                    label=items[inflight[first]][0], signature=first)
+            self.sleep(self.poll_interval)
+        return False
+
     def send_all(self, items):
         items = list(items)
         results = [None] * len(items)
@@ -437,52 +486,12 @@ class TransactionSender:
             blockhash, last_valid = self.rpc.get_latest_blockhash(self.commitment)
             batch = pending[:self.window]
             inflight = {}
-            stale = False
-            for index in batch:
-                label, build, _count = items[index]
-                raw, signature = build(blockhash)
-                try:
-                    self.rpc.send_transaction(raw, preflight_commitment=self.commitment)
-                except RpcError as exc:
-                    if is_blockhash_not_found(exc):
-                        stale = True  # the blockhash expired under us: a new window with a fresh one
-                        break
-                    if not is_already_processed(exc):  # (already processed: an earlier attempt landed)
-                        self._settle(inflight, items)
-                        logs = describe_logs(exc.logs)
-                        raise TransactionFailed('%s was refused by %s: %s%s' % (
-                            label, self.rpc.shown_url, exc.node_message,
-                            '; program logs: %s' % ' | '.join(logs) if logs else ''),
-                            label=label, signature=signature, logs=exc.logs,
-                            err=exc.data.get('err') if isinstance(exc.data, dict) else None)
-                self.sent += 1
-                inflight[signature] = index
-            deadline = self.clock() + self.timeout
-            while inflight:
-                signatures = list(inflight)
-                for signature, status in zip(signatures, self.rpc.get_signature_statuses(signatures)):
-                    if status is None:
-                        continue
-                    label, _build, count = items[inflight[signature]]
-                    if status.get('err') is not None:
-                        self.landed.append((label, signature, count, status.get('slot')))
-                        raise TransactionFailed('%s (%s) landed in slot %s but failed: %s'
-                                                % (label, signature, status.get('slot'), json.dumps(status['err'])),
-                                                label=label, signature=signature, err=status['err'], landed=True)
-                    if self._landed(status):
-                        self.landed.append((label, signature, count, status.get('slot')))
-                        results[inflight.pop(signature)] = {'signature': signature, 'slot': status.get('slot')}
-                if not inflight:
-                    break
-                if self.rpc.get_block_height(self.commitment) > last_valid:
-                    stale = True
-                    break
-                if self.clock() > deadline:
-                    first = list(inflight)[0]
-                    raise TransactionFailed('%d transaction(s) not %s within %ss; first: %s (%s)' % (
-                        len(inflight), self.commitment, format(self.timeout, 'g'), items[inflight[first]][0], first),
-                        label=items[inflight[first]][0], signature=first)
-                self.sleep(self.poll_interval)
+            try:
+                stale = self._window(items, batch, blockhash, last_valid, inflight, results)
+            except BaseException:
+                # refused, failed, timed out, or interrupted: what landed of the window is spent all the same
+                self._settle(inflight, items)
+                raise
             progress = any(results[index] is not None for index in batch)
             pending = [index for index in pending if results[index] is None]
             if pending and stale:

@@ -33,8 +33,9 @@ description:
     O(commitment); RPC and network errors are retried with exponential backoff (O(retries) times).
   - The buffer's address is derived from the authority's secret key and the program id, so a run that was
     interrupted after creating its buffer finds it again - the next run reuses it (writing only the chunks that
-    differ) or closes it when the program's size changed. A run that fails after creating the buffer closes it
-    and returns its rent to the payer; if even that fails the message names the buffer.
+    differ), or closes it when the program's size changed or the build is already on chain. A run that fails
+    after creating the buffer closes it and returns its rent to the payer; if even that fails the message names
+    the buffer.
   - The thresholds default to the collection's data file (C(roles/thresholds/defaults/main.yml)); the role
     C(x402.runbook.solana_program) passes C(x402_rules) values. The comparisons are made by the collection's
     threshold engine, and RV(checks) reports them as that engine does.
@@ -284,7 +285,9 @@ buffer:
       type: bool
       returned: always
     closed_stale:
-      description: A buffer left by an interrupted run was closed (its size did not fit this program).
+      description:
+        - A buffer left by an interrupted run was closed, because its size did not fit this program (a new one
+          was made), or because the build was already on chain (then RV(changed) is true for that alone).
       type: bool
       returned: always
     writes:
@@ -505,10 +508,13 @@ class Deployer:
         self.result['buffer']['address'] = self.buffer
         self.buffer_content = None
         self.stale_buffer = None
-        if action == 'none':
-            return
         account = self.rpc.get_account_info(self.buffer, self.p['commitment'])
         if account is None:
+            return
+        if action == 'none':
+            # The build is on chain, yet a run that was interrupted left its buffer: close it.
+            if account['owner'] == loader.LOADER_V3:
+                self.stale_buffer = account
             return
         try:
             state = loader.parse_state(account['data'], 'buffer %s' % self.buffer)
@@ -629,6 +635,20 @@ class Deployer:
         instructions = [loader.close_buffer_instruction(self.buffer_keypair.pubkey(), self.payer.pubkey(),
                                                         self.authority.pubkey())]
         self.sender.send_one(label, self._build(instructions), self._signatures())
+
+    def close_stale_buffer(self):
+        """Nothing to deploy, but an interrupted run left its buffer: return its rent to the payer."""
+        self.sender = TransactionSender(self.rpc, commitment=self.p['commitment'], timeout=self.p['timeout'])
+        try:
+            self.close_buffer('Close the stale buffer of an interrupted run')
+        except (RpcError, TransactionFailed, loader.LoaderError) as exc:
+            self.result['changed'] = False
+            self.fail('program %s already holds this build, but the buffer %s left by an interrupted run could not '
+                      'be closed: %s' % (self.program_id, self.buffer, exc))
+        self.result['buffer']['closed_stale'] = True
+        self.result['transactions'] = len(self.sender.landed)
+        self.result['fees_lamports'] = self.sender.signatures_landed * self.fee_per_signature
+        self.result['payer_balance_lamports']['after'] = self._balance_or_none()
 
     def wait_for_next_slot(self, slot):
         """The loader refuses an upgrade in the slot where the program was deployed or extended."""
@@ -767,7 +787,9 @@ class Deployer:
                   'upgrade_authority': self.result['upgrade_authority'], 'max_data_len': self.current_max}
         if action != 'none':
             self.balance_gates()
-        self.result['changed'] = action != 'none'
+        self.result['changed'] = action != 'none' or self.stale_buffer is not None
+        if action == 'none' and self.stale_buffer is not None and not self.module.check_mode:
+            self.close_stale_buffer()
         if action == 'none' or self.module.check_mode:
             self.result['msg'] = self.summary(action, sent=False)
             self.finish(before)
@@ -795,7 +817,12 @@ class Deployer:
     def summary(self, action, sent):
         pid = self.program_id
         if action == 'none':
-            return 'program %s already holds this build (sha256 %s): nothing to do' % (pid, self.result['local_sha256'])
+            text = 'program %s already holds this build (sha256 %s)' % (pid, self.result['local_sha256'])
+            if self.stale_buffer is None:
+                return text + ': nothing to do'
+            return text + '; %s the stale buffer %s of an interrupted run (%d lamports back to the payer)' % (
+                'closed' if self.result['buffer']['closed_stale'] else 'would close', self.buffer,
+                self.stale_buffer['lamports'])
         estimate = self.result['estimate']
         if not sent:
             return ('would %s program %s: %d transactions, %s (%d lamports) spent, %s needed up front'

@@ -105,8 +105,8 @@ class Endpoint:
         if authority is not None:
             filters.append({'memcmp': {'offset': 4, 'bytes': base64.b64encode(
                 b'\x01' + bytes(Pubkey.from_string(str(authority)))).decode(), 'encoding': 'base64'}})
-        return self.call('getProgramAccounts', LOADER_V3, {'encoding': 'base64', 'filters': filters,
-                                                             'dataSlice': {'offset': 0, 'length': 0}})
+        config = {'encoding': 'base64', 'filters': filters, 'dataSlice': {'offset': 0, 'length': 0}}
+        return self.call('getProgramAccounts', LOADER_V3, config)
 
     def log(self):
         try:
@@ -239,15 +239,20 @@ def module_env(**extra):
     return env
 
 
-def run_module(name, args, tmp_path, check_mode=False, timeout=300):
-    """Run plugins/modules/<name>.py as Ansible does (the arguments file); -> (rc, result)."""
+def module_command(name, args, tmp_path, check_mode=False):
+    """The command line that runs plugins/modules/<name>.py as Ansible does (an arguments file)."""
     arguments = dict(args)
     if check_mode:
         arguments['_ansible_check_mode'] = True
     args_file = Path(tmp_path) / ('%s-args-%d.json' % (name, time.monotonic_ns()))
     args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': {k: (str(v) if isinstance(v, Path) else v)
                                                              for k, v in arguments.items()}}))
-    proc = subprocess.run([_python(), str(MODULES / ('%s.py' % name)), str(args_file)], cwd=str(tmp_path),
+    return [_python(), str(MODULES / ('%s.py' % name)), str(args_file)]
+
+
+def run_module(name, args, tmp_path, check_mode=False, timeout=300):
+    """Run plugins/modules/<name>.py as Ansible does (the arguments file); -> (rc, result)."""
+    proc = subprocess.run(module_command(name, args, tmp_path, check_mode), cwd=str(tmp_path),
                           env=module_env(), capture_output=True, text=True, timeout=timeout, check=False)
     try:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -289,12 +294,15 @@ def recap(output):
 class FlakyProxy:
     """An HTTP proxy in front of an endpoint that lets `sends` sendTransaction requests
     through, then answers HTTP 503 to every further one (an RPC outage in the middle of
-    a deploy). Other methods always pass."""
+    a deploy). Other methods always pass. `on_send(number)` is called before each
+    sendTransaction is forwarded (e.g. to interrupt the client)."""
 
-    def __init__(self, target, sends):
+    def __init__(self, target, sends=10 ** 9, on_send=None):
         self.target = target
         self.sends = sends
         self.refused = 0
+        self.forwarded = 0
+        self.on_send = on_send
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -311,15 +319,21 @@ class FlakyProxy:
                         self.end_headers()
                         return
                     proxy.sends -= 1
+                    proxy.forwarded += 1
+                    if proxy.on_send is not None:
+                        proxy.on_send(proxy.forwarded)
                 request = urllib.request.Request(proxy.target, data=body, headers={'Content-Type': 'application/json'})
                 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
                 with opener.open(request, timeout=30) as response:
                     data = response.read()
-                self.send_response(200)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(200)
+                    self.send_header('Content-Type', 'application/json')
+                    self.send_header('Content-Length', str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client went away (interrupted)
 
             def log_message(self, *args):
                 pass

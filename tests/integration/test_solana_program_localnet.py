@@ -11,14 +11,18 @@ The checklist's boundaries (spec/THRESHOLDS.md): a 204,800-byte program is refus
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
 
 import pytest
 
-from solana_fixtures import (  # noqa: F401  (fixtures are used by name)
-    REPO_ROOT, SOL, FlakyProxy, adhoc, devnet, free_port, funded_keypair, keypair_file, localnet,
-    playbook, programs, recap, rpc_call, run_module,
+# The fixtures (devnet, localnet, programs) are used by name.
+from solana_fixtures import (  # noqa: F401  pylint: disable=unused-import
+    REPO_ROOT, SOL, FlakyProxy, adhoc, devnet, free_port, funded_keypair, keypair_file, localnet, module_command,
+    module_env, playbook, programs, recap, rpc_call, run_module,
 )
 
 pytestmark = pytest.mark.integration
@@ -356,6 +360,62 @@ def test_an_interrupted_deploy_leaves_its_buffer_and_the_next_run_reuses_it(loca
     assert 20 * SOL - localnet.balance(payer_pubkey) == rent + (2 + 100 + 2) * 5000
 
 
+def test_a_deploy_interrupted_by_sigterm_closes_its_buffer(localnet, programs, tmp_path):
+    payer, payer_pubkey = funded_keypair(localnet, tmp_path, 'payer', 20 * SOL)
+    program, program_id = keypair_file(tmp_path, 'program')
+    holder = {}
+
+    def interrupt(number):
+        if number == 20:  # in the middle of the Writes
+            os.kill(holder['process'].pid, signal.SIGTERM)
+
+    with FlakyProxy(localnet.url, on_send=interrupt) as proxy:
+        command = module_command('solana_program', deploy_args(proxy.url, programs['spl_token'], payer, program),
+                                 tmp_path)
+        holder['process'] = subprocess.Popen(command, cwd=str(tmp_path), env=module_env(), stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, text=True)
+        stdout, stderr = holder['process'].communicate(timeout=120)
+    assert holder['process'].returncode == 1 and 'Traceback' not in stderr, stderr
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert result['msg'].startswith('deploy failed: interrupted by signal 15; the buffer %s was closed'
+                                    % result['buffer']['address']), result['msg']
+    assert localnet.buffers(payer_pubkey) == [] and localnet.account(program_id) is None
+    assert 20 * SOL - localnet.balance(payer_pubkey) == result['fees_lamports'] > 0
+
+
+def test_a_stale_buffer_is_closed_when_the_build_is_on_chain_or_its_size_changed(localnet, programs, tmp_path):
+    payer, payer_pubkey = funded_keypair(localnet, tmp_path, 'payer', 20 * SOL)
+    program, _program_id = keypair_file(tmp_path, 'program')
+    memo = deploy_args(localnet, programs['memo'], payer, program)
+    assert run_module('solana_program', memo, tmp_path)[0] == 0
+
+    def interrupted_upgrade():
+        with FlakyProxy(localnet.url, sends=11) as proxy:
+            rc, result = run_module('solana_program', dict(memo, rpc_url=proxy.url, retries=0,
+                                                           program_path=str(programs['address_lookup_table'])), tmp_path)
+        assert rc == 1 and 'could NOT be closed' in result['msg']
+        assert len(localnet.buffers(payer_pubkey)) == 1
+        return result['buffer']['address']
+
+    buffer = interrupted_upgrade()
+    rc, result = run_module('solana_program', memo, tmp_path, check_mode=True)
+    assert rc == 0 and result['changed'] is True and result['action'] == 'none'
+    assert 'would close the stale buffer %s' % buffer in result['msg'] and len(localnet.buffers(payer_pubkey)) == 1
+    rc, result = run_module('solana_program', memo, tmp_path)
+    assert rc == 0 and result['changed'] is True and result['action'] == 'none'
+    assert result['buffer']['closed_stale'] is True and result['transactions'] == 1
+    assert localnet.buffers(payer_pubkey) == []
+    rc, result = run_module('solana_program', memo, tmp_path)
+    assert rc == 0 and result['changed'] is False and result['transactions'] == 0
+
+    interrupted_upgrade()
+    rc, result = run_module('solana_program', dict(memo, program_path=str(programs['stake'])), tmp_path)
+    assert rc == 0, result['msg']
+    assert result['action'] == 'upgrade' and result['buffer']['closed_stale'] is True
+    assert result['buffer']['reused'] is False and result['onchain_sha256'] == result['local_sha256']
+    assert localnet.buffers(payer_pubkey) == []
+
+
 # --------------------------------------------------------------------------- check mode, ad hoc
 
 def test_check_mode_reports_the_plan_and_sends_nothing(localnet, programs, tmp_path):
@@ -377,8 +437,8 @@ def test_check_mode_reports_the_plan_and_sends_nothing(localnet, programs, tmp_p
 def test_the_info_module_fails_on_a_missing_program_unless_told_to_report(localnet, tmp_path):
     _path, program_id = keypair_file(tmp_path, 'nothing')
     rc, info = run_module('solana_program_info', {'rpc_url': localnet.url, 'program_id': program_id}, tmp_path)
-    assert rc == 1 and info['msg'] == 'program %s: program %s does not exist on %s' % (program_id, program_id,
-                                                                                        localnet.url)
+    assert rc == 1
+    assert info['msg'] == 'program %s: program %s does not exist on %s' % (program_id, program_id, localnet.url)
     rc, info = run_module('solana_program_info', {'rpc_url': localnet.url, 'program_id': program_id,
                                                   'fail_on_mismatch': False}, tmp_path)
     assert rc == 0 and info['exists'] is False and info['matches'] is False and info['changed'] is False

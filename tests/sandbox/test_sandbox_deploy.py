@@ -14,15 +14,17 @@ from testlib import ROOT, run, tool_env
 
 pytestmark = pytest.mark.sandbox
 
-# The sandbox's containers share this machine's CPU, and the test suite itself keeps
-# it busy (Molecule, ansible-playbook runs), so the CPU gate would measure the test
-# run rather than the sandbox. Tests that expect GO lift that one limit; the gates'
+# The sandbox's containers share this machine's CPU and disk: the test suite itself
+# keeps the CPU busy (Molecule, ansible-playbook runs), and the root filesystem's
+# usage is whatever else lives on the machine's disk. Those two gates would measure
+# the machine, not the sandbox, so tests that expect GO lift their limits; the gates'
 # logic is exercised on memory below and against fixed data in tests/integration.
-CPU_LIMIT_LIFTED = {'post_deployment.immediate_monitoring.4': {'value': 1.01}}
+SHARED_LIMITS_LIFTED = {'post_deployment.immediate_monitoring.4': {'value': 1.01},
+                        'post_deployment.immediate_monitoring.6': {'value': 1.01}}
 
 
 def overrides(**extra):
-    return json.dumps({'x402_threshold_overrides': dict(CPU_LIMIT_LIFTED, **extra)})
+    return json.dumps({'x402_threshold_overrides': dict(SHARED_LIMITS_LIFTED, **extra)})
 
 
 def playbook(*args, env=None, timeout=1800):
@@ -59,7 +61,7 @@ def test_deploy_runs_preflight_to_go_and_writes_the_record(sandbox, tmp_path):
     for item in ('post_deployment.immediate_monitoring.4', 'post_deployment.immediate_monitoring.5',
                  'post_deployment.immediate_monitoring.6'):
         check = by_id[item]
-        assert check['status'] == 'pass', check
+        assert check['status'] == 'pass' and check['kind'] == 'gate', check
         assert isinstance(check['observed'], float) and 0.0 < check['observed'] <= 1.0, check
     markdown = next(tmp_path.glob('*/preflight.md')).read_text()
     assert '**Decision: GO**' in markdown and 'memory usage' in markdown
@@ -102,17 +104,15 @@ def test_metrics_gate_reads_real_node_values(sandbox):
               for item in ('post_deployment.immediate_monitoring.4', 'post_deployment.immediate_monitoring.5',
                            'post_deployment.immediate_monitoring.6')]
     args = json.dumps({'url': 'http://127.0.0.1:19090', 'checks': checks, 'fail_on_breach': False})
-    result = run(['ansible', 'localhost', '-m', 'x402.runbook.metrics_gate', '-a', args, '-o'],
-                 env=tool_env(ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='json'))
+    result = run(['ansible', 'localhost', '-m', 'x402.runbook.metrics_gate', '-a', args, '-o'])
     assert result.returncode == 0, result.stdout[-4000:]
-    task = json.loads(result.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']
+    task = json.loads(result.stdout.split(' => ', 1)[1])
     observed = {r['id']: r['observed'] for r in task['results']}
     assert sorted(observed) == sorted(c['name'] for c in checks)
     assert all(isinstance(v, float) and 0.0 < v <= 1.0 for v in observed.values()), observed
-    # Memory and disk of the sandbox are far from full: their gates pass on real values.
+    # Memory is the sandbox's own and far from full: its gate passes on the real value.
     statuses = {r['id']: r['status'] for r in task['results']}
     assert statuses['post_deployment.immediate_monitoring.5'] == 'pass', task['results']
-    assert statuses['post_deployment.immediate_monitoring.6'] == 'pass', task['results']
 
 
 def test_predeploy_refuses_a_single_prover_instance(sandbox, tmp_path):
@@ -132,7 +132,7 @@ def test_installed_collection_runs_deploy_by_its_fqcn(sandbox, tmp_path):
     built = run(['ansible-galaxy', 'collection', 'build', '--output-path', str(tmp_path)])
     assert built.returncode == 0, built.stderr
     [tarball] = tmp_path.glob('x402-runbook-*.tar.gz')
-    installed = run(['ansible-galaxy', 'collection', 'install', '--no-deps', '-p', str(tmp_path / 'collections'),
+    installed = run(['ansible-galaxy', 'collection', 'install', '--force', '--no-deps', '-p', str(tmp_path / 'collections'),
                      str(tarball)])
     assert installed.returncode == 0, installed.stderr
     workdir = tmp_path / 'operator'

@@ -623,6 +623,7 @@ def keygen(args):
         print('exists: %s' % keypair.pubkey())
         return 0
     keypair = Keypair()
+    os.makedirs(os.path.dirname(os.path.abspath(args.outfile)), mode=0o700, exist_ok=True)
     fd = os.open(args.outfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, 'w') as handle:
         json.dump(list(bytes(keypair)), handle)
@@ -681,6 +682,7 @@ def export_program(args):
                 print('unchanged: %s (%d bytes, sha256 %s)' % (args.outfile, len(data), digest))
                 return 0
     tmp = args.outfile + '.tmp'
+    os.makedirs(os.path.dirname(os.path.abspath(args.outfile)), mode=0o755, exist_ok=True)
     with open(tmp, 'wb') as handle:
         handle.write(data)
     os.chmod(tmp, 0o644)

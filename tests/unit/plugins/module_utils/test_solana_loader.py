@@ -105,8 +105,8 @@ def test_a_write_chunk_fills_a_transaction_exactly(signers, size):
     signer = payer if signers == 1 else authority
     blockhash = str(Pubkey.new_unique())
     extra = [] if signers == 1 else [authority]
-    raw, _sig = L.signed_transaction([L.write_instruction(buffer.pubkey(), signer.pubkey(), 0, bytes(size))],
-                                     payer, extra, blockhash)
+    write = L.write_instruction(buffer.pubkey(), signer.pubkey(), 0, bytes(size))
+    raw, _signature = L.signed_transaction([write], payer, extra, blockhash)
     assert len(raw) == L.PACKET_DATA_SIZE
     with pytest.raises(L.LoaderError, match='transaction of 1233 bytes exceeds the 1232-byte limit'):
         L.signed_transaction([L.write_instruction(buffer.pubkey(), signer.pubkey(), 0, bytes(size + 1))],
@@ -126,7 +126,7 @@ def test_signed_transaction_signs_with_exactly_the_required_signers():
 
 
 def test_deploy_and_upgrade_account_lists_follow_the_loader():
-    payer, program, authority, buffer = (Keypair().pubkey() for _ in range(4))
+    payer, program, authority, buffer = (Keypair().pubkey() for _index in range(4))
     create, deploy = L.deploy_instructions(payer, program, authority, buffer, 1141440, 2304)
     assert str(create.program_id) == L.SYSTEM_PROGRAM
     assert create.data == struct.pack('<IQQ', 0, 1141440, 36) + L.b58decode(L.LOADER_V3)

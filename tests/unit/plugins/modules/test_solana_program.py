@@ -186,7 +186,7 @@ def test_without_solders_the_module_says_what_to_install(monkeypatch, tmp_path):
     ({'rpc_url': 'ftp://example.com'}, "rpc_url 'ftp://example.com' is not an http:// or https:// URL"),
 ])
 def test_bad_numbers_and_urls_are_refused(tmp_path, memo, extra, expected):
-    payer, _ = keyfile(tmp_path, 'payer')
+    payer, _payer_keypair = keyfile(tmp_path, 'payer')
     result = run(solana_program, deploy_args(extra.pop('rpc_url', 'http://127.0.0.1:1'), memo, payer,
                                              program_id=L.LOADER_V3, **extra))
     assert result['failed'] is True and result['msg'].startswith(expected)
@@ -202,8 +202,8 @@ def test_a_bad_payer_keypair_file_is_named_without_its_content(tmp_path, memo):
 
 
 def test_local_checks_come_before_any_rpc(tmp_path, closed_url):
-    payer, _ = keyfile(tmp_path, 'payer')
-    program, _ = keyfile(tmp_path, 'program')
+    payer, _payer_keypair = keyfile(tmp_path, 'payer')
+    program, _program_keypair = keyfile(tmp_path, 'program')
     missing = tmp_path / 'missing.so'
     result = run(solana_program, deploy_args(closed_url, missing, payer, program))
     assert result['msg'] == 'program file %s cannot be read: No such file or directory' % missing
@@ -220,8 +220,8 @@ def test_local_checks_come_before_any_rpc(tmp_path, closed_url):
 
 
 def test_max_data_len_smaller_than_the_program_is_refused(tmp_path, memo, closed_url):
-    payer, _ = keyfile(tmp_path, 'payer')
-    program, _ = keyfile(tmp_path, 'program')
+    payer, _payer_keypair = keyfile(tmp_path, 'payer')
+    program, _program_keypair = keyfile(tmp_path, 'program')
     result = run(solana_program, deploy_args(closed_url, memo, payer, program, max_data_len=100))
     assert result['msg'] == 'max_data_len 100 is smaller than the program %s (2304 bytes)' % memo
 
@@ -229,7 +229,7 @@ def test_max_data_len_smaller_than_the_program_is_refused(tmp_path, memo, closed
 def test_a_sub_lamport_minimum_is_refused(tmp_path, memo, chain):
     payer, keypair = keyfile(tmp_path, 'payer')
     chain.request_airdrop(keypair.pubkey(), 20 * SOL)
-    program, _ = keyfile(tmp_path, 'program')
+    program, _program_keypair = keyfile(tmp_path, 'program')
     result = run(solana_program, deploy_args(chain.url, memo, payer, program, min_payer_balance_sol=1.0000000001))
     assert result['msg'] == 'min_payer_balance_sol: 1.0000000001 SOL is not a whole number of lamports (1 lamport = 0.000000001 SOL)'
 
@@ -237,8 +237,8 @@ def test_a_sub_lamport_minimum_is_refused(tmp_path, memo, chain):
 # --------------------------------------------------------------------------- against the chain
 
 def test_an_unreachable_rpc_is_named_and_nothing_sent(tmp_path, memo, closed_url):
-    payer, _ = keyfile(tmp_path, 'payer')
-    program, _ = keyfile(tmp_path, 'program')
+    payer, _payer_keypair = keyfile(tmp_path, 'payer')
+    program, _program_keypair = keyfile(tmp_path, 'program')
     result = run(solana_program, deploy_args(closed_url, memo, payer, program))
     assert result['msg'] == ('Solana RPC %s (getGenesisHash) is unreachable: [Errno 111] Connection refused; '
                              'nothing was sent' % closed_url)
@@ -261,8 +261,8 @@ def test_an_endpoint_that_is_not_json_rpc_fails_clearly(tmp_path, memo):
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        payer, _ = keyfile(tmp_path, 'payer')
-        program, _ = keyfile(tmp_path, 'program')
+        payer, _payer_keypair = keyfile(tmp_path, 'payer')
+        program, _program_keypair = keyfile(tmp_path, 'program')
         url = 'http://127.0.0.1:%d' % httpd.server_address[1]
         result = run(solana_program, deploy_args(url, memo, payer, program))
         assert result['msg'] == ("Solana RPC %s (getGenesisHash) answered something that is not JSON: "
@@ -316,7 +316,7 @@ def test_an_immutable_program_cannot_be_upgraded(tmp_path, memo, chain, server_m
     program, program_keypair = keyfile(tmp_path, 'program')
     assert run(solana_program, deploy_args(chain.url, memo, payer, program))['changed'] is True
     programdata = L.programdata_address(str(program_keypair.pubkey()))
-    blockhash, _ = chain.get_latest_blockhash()
+    blockhash, _last_valid = chain.get_latest_blockhash()
     raw, signature = L.signed_transaction([L.set_authority_instruction(programdata, keypair.pubkey())], keypair, [],
                                           blockhash)
     chain.send_transaction(raw)
@@ -333,8 +333,8 @@ def test_an_immutable_program_cannot_be_upgraded(tmp_path, memo, chain, server_m
 
 
 def test_the_wrong_cluster_is_refused(tmp_path, memo, chain):
-    payer, _ = keyfile(tmp_path, 'payer')
-    program, _ = keyfile(tmp_path, 'program')
+    payer, _payer_keypair = keyfile(tmp_path, 'payer')
+    program, _program_keypair = keyfile(tmp_path, 'program')
     result = run(solana_program, deploy_args(chain.url, memo, payer, program,
                                              expected_genesis_hash='EtWTRABZaYq6iMfeYKouRuDCrXqjF27RxbyzWXZdZJQ'))
     assert 'is not the cluster asked for' in result['msg'] and result['genesis_hash'] == (
