@@ -5,6 +5,7 @@ The sandbox is created once for the module and destroyed afterwards
 (X402RB_KEEP_SANDBOX=1 keeps it for inspection)."""
 import json
 import os
+import pathlib
 import shutil
 
 import pytest
@@ -65,6 +66,19 @@ def test_deploy_runs_preflight_to_go_and_writes_the_record(sandbox, tmp_path):
         assert isinstance(check['observed'], float) and 0.0 < check['observed'] <= 1.0, check
     markdown = next(tmp_path.glob('*/preflight.md')).read_text()
     assert '**Decision: GO**' in markdown and 'memory usage' in markdown
+    # The Solana section ran after the pre-flight: program on chain, verified, id saved.
+    solana = json.loads(next(tmp_path.glob('*/solana_program.json')).read_text())
+    assert solana['decision'] == 'GO', solana
+    env_file = pathlib.Path.home() / '.cache/x402-runbook/solana-localnet/app/deploy/.env.production'
+    assert f"VERIFIER_PROGRAM_ID={solana['program_id']}" in env_file.read_text().splitlines()
+
+
+def test_second_deploy_changes_nothing_on_chain(sandbox, tmp_path):
+    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}', '-e', overrides())
+    assert result.returncode == 0, result.stdout[-6000:]
+    solana = json.loads(next(tmp_path.glob('*/solana_program.json')).read_text())
+    assert solana['decision'] == 'GO'
+    assert solana['deploy']['changed'] is False and solana['deploy']['action'] == 'none', solana['deploy']
 
 
 def test_missing_signoff_stops_the_deploy_before_any_change(sandbox, tmp_path):
