@@ -15,31 +15,15 @@ from testlib import ROOT, run, tool_env
 
 pytestmark = pytest.mark.sandbox
 
-# The sandbox's containers share this machine's CPU and disk: the test suite itself
-# keeps the CPU busy (Molecule, ansible-playbook runs), and the root filesystem's
-# usage is whatever else lives on the machine's disk. Those two gates would measure
-# the machine, not the sandbox, so tests that expect GO lift their limits; the gates'
-# logic is exercised on memory below and against fixed data in tests/integration.
-SHARED_LIMITS_LIFTED = {'post_deployment.immediate_monitoring.4': {'value': 1.01},
-                        'post_deployment.immediate_monitoring.6': {'value': 1.01}}
+# The sandbox inventory reports the machine-wide CPU and disk figures as expectations
+# (inventories/local/group_vars/all.yml); extra vars replace that mapping, so tests
+# that change a rule start from the inventory's own overrides.
+SANDBOX_OVERRIDES = yaml.safe_load(
+    (ROOT / 'inventories/local/group_vars/all.yml').read_text())['x402_threshold_overrides']
 
 
 def overrides(**extra):
-    return json.dumps({'x402_threshold_overrides': dict(SHARED_LIMITS_LIFTED, **extra)})
-
-
-def playbook(*args, env=None, timeout=1800):
-    return run(['ansible-playbook', *args], env=env, timeout=timeout)
-
-
-@pytest.fixture(scope='module')
-def sandbox():
-    created = playbook('playbooks/sandbox_create.yml')
-    assert created.returncode == 0, created.stdout[-6000:] + created.stderr[-3000:]
-    yield
-    if os.environ.get('X402RB_KEEP_SANDBOX') != '1':
-        destroyed = playbook('playbooks/sandbox_destroy.yml')
-        assert destroyed.returncode == 0, destroyed.stdout[-3000:]
+    return json.dumps({'x402_threshold_overrides': dict(SANDBOX_OVERRIDES, **extra)})
 
 
 def records(record_dir):
@@ -48,7 +32,7 @@ def records(record_dir):
 
 
 def test_deploy_runs_preflight_to_go_and_writes_the_record(sandbox, tmp_path):
-    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}', '-e', overrides())
+    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}')
     assert result.returncode == 0, result.stdout[-6000:]
     [record] = records(tmp_path)
     assert record['decision'] == 'GO'
@@ -62,8 +46,11 @@ def test_deploy_runs_preflight_to_go_and_writes_the_record(sandbox, tmp_path):
     for item in ('post_deployment.immediate_monitoring.4', 'post_deployment.immediate_monitoring.5',
                  'post_deployment.immediate_monitoring.6'):
         check = by_id[item]
-        assert check['status'] == 'pass' and check['kind'] == 'gate', check
         assert isinstance(check['observed'], float) and 0.0 < check['observed'] <= 1.0, check
+    assert by_id['post_deployment.immediate_monitoring.5']['kind'] == 'gate'
+    assert by_id['post_deployment.immediate_monitoring.5']['status'] == 'pass'
+    for shared in ('post_deployment.immediate_monitoring.4', 'post_deployment.immediate_monitoring.6'):
+        assert by_id[shared]['kind'] == 'expectation' and by_id[shared]['status'] in ('pass', 'warn')
     markdown = next(tmp_path.glob('*/preflight.md')).read_text()
     assert '**Decision: GO**' in markdown and 'memory usage' in markdown
     # The Solana section ran after the pre-flight: program on chain, verified, id saved.
@@ -74,7 +61,7 @@ def test_deploy_runs_preflight_to_go_and_writes_the_record(sandbox, tmp_path):
 
 
 def test_second_deploy_changes_nothing_on_chain(sandbox, tmp_path):
-    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}', '-e', overrides())
+    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}')
     assert result.returncode == 0, result.stdout[-6000:]
     solana = json.loads(next(tmp_path.glob('*/solana_program.json')).read_text())
     assert solana['decision'] == 'GO'
@@ -82,8 +69,7 @@ def test_second_deploy_changes_nothing_on_chain(sandbox, tmp_path):
 
 
 def test_missing_signoff_stops_the_deploy_before_any_change(sandbox, tmp_path):
-    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}', '-e', overrides(),
-                      '-e', 'x402_signoff_oncall=')
+    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}', '-e', 'x402_signoff_oncall=')
     assert result.returncode != 0
     assert 'Sign-off deployment_day.pre_flight_checks.7 is missing' in result.stdout
     assert 'x402_signoff_oncall' in result.stdout
@@ -154,7 +140,7 @@ def test_installed_collection_runs_deploy_by_its_fqcn(sandbox, tmp_path):
     shutil.copytree(ROOT / 'inventories' / 'local', workdir / 'inventory')
     env = tool_env(ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'collections'))
     env.pop('ANSIBLE_CONFIG')
-    result = run(['ansible-playbook', '-i', 'inventory', 'x402.runbook.deploy', '-e', f'x402_record_dir={tmp_path}/rec',
-                  '-e', overrides()], cwd=workdir, env=env)
+    result = run(['ansible-playbook', '-i', 'inventory', 'x402.runbook.deploy', '-e', f'x402_record_dir={tmp_path}/rec'],
+                 cwd=workdir, env=env)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert records(tmp_path / 'rec')[0]['decision'] == 'GO'
