@@ -26,6 +26,20 @@ def overrides(**extra):
     return json.dumps({'x402_threshold_overrides': dict(SANDBOX_OVERRIDES, **extra)})
 
 
+def playbook(*args, env=None, timeout=1800):
+    return run(['ansible-playbook', *args], env=env, timeout=timeout)
+
+
+@pytest.fixture(scope='module')
+def sandbox():
+    created = playbook('playbooks/sandbox_create.yml')
+    assert created.returncode == 0, created.stdout[-6000:] + created.stderr[-3000:]
+    yield
+    if os.environ.get('X402RB_KEEP_SANDBOX') != '1':
+        destroyed = playbook('playbooks/sandbox_destroy.yml')
+        assert destroyed.returncode == 0, destroyed.stdout[-3000:]
+
+
 def records(record_dir):
     found = sorted(record_dir.glob('*/preflight.json'))
     return [json.loads(p.read_text()) for p in found]
