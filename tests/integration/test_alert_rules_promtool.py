@@ -26,13 +26,10 @@ import shutil
 import pytest
 import yaml
 
-from ansible_collections.x402.runbook.plugins.module_utils.thresholds import alert_rules, merge_rules
+from ansible_collections.x402.runbook.plugins.module_utils.thresholds import alert_rules
 from testlib import ROOT, run
 
 pytestmark = pytest.mark.integration
-
-DATA_FILE = ROOT / 'roles' / 'thresholds' / 'defaults' / 'main.yml'
-
 
 def _promtool():
     local = ROOT / '.cache' / 'tools' / 'bin' / 'promtool'
@@ -65,9 +62,8 @@ def histogram(per_second_by_le):
 
 
 @pytest.fixture(scope='module')
-def generated():
-    data = yaml.safe_load(DATA_FILE.read_text())
-    return alert_rules(merge_rules(data['x402_thresholds'], data['x402_threshold_overrides']))
+def generated(rules):
+    return alert_rules(rules)
 
 
 @pytest.fixture(scope='module')

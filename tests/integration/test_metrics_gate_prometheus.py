@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testlib import THRESHOLDS_FILE
+
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RULES_FILE = REPO_ROOT / 'roles' / 'thresholds' / 'defaults' / 'main.yml'
 
 CPU = 'post_deployment.immediate_monitoring.4'
 MEMORY = 'post_deployment.immediate_monitoring.5'
@@ -37,7 +38,7 @@ PASSWORD = 'pr0metheus-Basic-Pa55word-SECRET'
 @pytest.fixture(scope='module')
 def rules():
     """The real rules, keyed by id, each with its id (what x402_rules holds)."""
-    data = yaml.safe_load(RULES_FILE.read_text())['x402_thresholds']
+    data = yaml.safe_load(THRESHOLDS_FILE.read_text())['x402_thresholds']
     return {rule_id: dict(rule, id=rule_id) for rule_id, rule in data.items()}
 
 
@@ -404,7 +405,7 @@ def test_rules_from_the_threshold_rules_filter(prometheus, ansible_env, tsdb_at,
     """The module takes x402_rules as the thresholds role builds them (normalized by the engine)."""
     if not (REPO_ROOT / 'plugins' / 'filter' / 'threshold_rules.py').exists():
         pytest.skip('the x402.runbook.threshold_rules filter is not there yet')
-    thresholds = yaml.safe_load(RULES_FILE.read_text())['x402_thresholds']
+    thresholds = yaml.safe_load(THRESHOLDS_FILE.read_text())['x402_thresholds']
     tasks = {'gate': gate_args(prometheus.url, [check('CPU usage', CPU), check('error rate', ROLLBACK_ERRORS)],
                                time=tsdb_at(76), fail_on_breach=False)}
     process, results = run_playbook(ansible_env, tmp_path, tasks, None, thresholds=thresholds)

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import sys
 
 import pytest
 import yaml
@@ -12,17 +11,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.x402.runbook.plugins.filter.alert_rules import FilterModule, alert_rules
 from ansible_collections.x402.runbook.plugins.module_utils.thresholds import alert_rules as engine_alert_rules
-from ansible_collections.x402.runbook.plugins.module_utils.thresholds import merge_rules
-from testlib import ROOT, VENV_BIN, run, tool_env
-
-DATA_FILE = ROOT / 'roles' / 'thresholds' / 'defaults' / 'main.yml'
-
-
-@pytest.fixture(scope='module')
-def rules():
-    data = yaml.safe_load(DATA_FILE.read_text())
-    return merge_rules(data['x402_thresholds'], data['x402_threshold_overrides'])
-
+from testlib import run_local_play
 
 def test_filter_module_registers_the_filter():
     assert FilterModule().filters() == {'alert_rules': alert_rules}
@@ -53,16 +42,10 @@ def test_bad_rules_are_an_ansible_filter_error(rules, parts):
 
 def test_written_by_a_real_playbook(tmp_path, rules):
     dest = tmp_path / 'x402-triggers.yml'
-    play = [{'name': 'alert rules', 'hosts': 'localhost', 'gather_facts': False,
-             'roles': ['x402.runbook.thresholds'],
-             'tasks': [{'name': 'write', 'ansible.builtin.copy': {
-                 'content': '{{ x402_rules | x402.runbook.alert_rules | ansible.builtin.to_nice_yaml(indent=2) }}',
-                 'dest': str(dest), 'mode': '0644'}}]}]
-    path = tmp_path / 'play.yml'
-    path.write_text(yaml.safe_dump(play, sort_keys=False))
-    env = tool_env(ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'))
-    process = run([str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(path)],
-                  env=env, timeout=300)
+    tasks = [{'name': 'write', 'ansible.builtin.copy': {
+        'content': '{{ x402_rules | x402.runbook.alert_rules | ansible.builtin.to_nice_yaml(indent=2) }}',
+        'dest': str(dest), 'mode': '0644'}}]
+    process = run_local_play(tmp_path, tasks, roles=['x402.runbook.thresholds'], callback='default')
     assert process.returncode == 0, process.stdout[-4000:] + process.stderr[-4000:]
     written = yaml.safe_load(dest.read_text())
     assert written == engine_alert_rules(rules)

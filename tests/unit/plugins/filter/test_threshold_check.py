@@ -3,42 +3,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
 
 import pytest
-import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.x402.runbook.plugins.filter.threshold_check import FilterModule, threshold_check
-from ansible_collections.x402.runbook.plugins.module_utils.thresholds import evaluate, merge_rules
-from testlib import ROOT, VENV_BIN, run, tool_env
-
-DATA_FILE = ROOT / 'roles' / 'thresholds' / 'defaults' / 'main.yml'
-
-
-@pytest.fixture(scope='module')
-def rules():
-    data = yaml.safe_load(DATA_FILE.read_text())
-    return merge_rules(data['x402_thresholds'], data['x402_threshold_overrides'])
-
+from ansible_collections.x402.runbook.plugins.module_utils.thresholds import evaluate
+from testlib import run_local_play, task_results
 
 def run_playbook(tmp_path, tasks, callback='ansible.builtin.json'):
-    """Run one play on localhost (role x402.runbook.thresholds first); return the process."""
-    play = [{'name': 'filters', 'hosts': 'localhost', 'gather_facts': False,
-             'roles': ['x402.runbook.thresholds'], 'tasks': tasks}]
-    path = tmp_path / 'play.yml'
-    path.write_text(yaml.safe_dump(play, sort_keys=False))
-    env = tool_env(ANSIBLE_STDOUT_CALLBACK=callback, ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-                   ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'))
-    return run([str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(path)],
-               env=env, timeout=300)
-
-
-def task_results(process):
-    """name of task -> result on localhost, from the json callback."""
-    doc = json.loads(process.stdout[process.stdout.index('{'):])
-    return {t['task']['name']: t['hosts']['localhost'] for t in doc['plays'][0]['tasks']}
+    return run_local_play(tmp_path, tasks, roles=['x402.runbook.thresholds'], callback=callback)
 
 
 def test_filter_module_registers_the_filter():

@@ -4,37 +4,24 @@ that sets x402_rules with it, through a real ansible-playbook."""
 
 from __future__ import annotations
 
-import json
-import sys
 
 import pytest
-import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.x402.runbook.plugins.filter.threshold_rules import FilterModule, threshold_rules
 from ansible_collections.x402.runbook.plugins.module_utils.thresholds import merge_rules
-from testlib import ROOT, VENV_BIN, run, tool_env
-
-DATA_FILE = ROOT / 'roles' / 'thresholds' / 'defaults' / 'main.yml'
-
+from testlib import run_local_play, task_results, threshold_data
 
 @pytest.fixture(scope='module')
 def data():
-    return yaml.safe_load(DATA_FILE.read_text())
+    return threshold_data()
 
 
 def run_playbook(tmp_path, play_vars, callback='ansible.builtin.json', tags=None):
-    play = [{'name': 'role', 'hosts': 'localhost', 'gather_facts': False, 'vars': play_vars,
-             'roles': ['x402.runbook.thresholds'],
-             'tasks': [{'name': 'rules', 'ansible.builtin.debug': {'var': 'x402_rules'}, 'tags': ['always']}]}]
-    path = tmp_path / 'play.yml'
-    path.write_text(yaml.safe_dump(play, sort_keys=False))
-    env = tool_env(ANSIBLE_STDOUT_CALLBACK=callback, ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-                   ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'))
-    cmd = [str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(path)]
-    if tags:
-        cmd += ['--tags', tags]
-    return run(cmd, env=env, timeout=300)
+    """The thresholds role with play_vars, then x402_rules shown."""
+    tasks = [{'name': 'rules', 'ansible.builtin.debug': {'var': 'x402_rules'}, 'tags': ['always']}]
+    return run_local_play(tmp_path, tasks, roles=['x402.runbook.thresholds'], play_vars=play_vars,
+                          callback=callback, tags=tags)
 
 
 def test_filter_module_registers_the_filter():
@@ -73,9 +60,7 @@ def test_role_sets_x402_rules_with_overrides(tmp_path, data):
     overrides = {'rollback_criteria.1': {'value': 0.25}, 'deployment_day.build_phase.4': {'value': 41230}}
     process = run_playbook(tmp_path, {'x402_threshold_overrides': overrides}, tags='rules')
     assert process.returncode == 0, process.stdout[-4000:] + process.stderr[-4000:]
-    doc = json.loads(process.stdout[process.stdout.index('{'):])
-    tasks = {t['task']['name']: t['hosts']['localhost'] for t in doc['plays'][0]['tasks']}
-    rules = tasks['rules']['x402_rules']
+    rules = task_results(process)['rules']['x402_rules']
     assert rules == merge_rules(data['x402_thresholds'], overrides)
     assert rules['rollback_criteria.1']['value'] == 0.25
     assert rules['deployment_day.build_phase.4']['value'] == 41230

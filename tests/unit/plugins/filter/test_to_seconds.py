@@ -3,30 +3,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
 
 import pytest
-import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.x402.runbook.plugins.filter.to_seconds import FilterModule, to_seconds
-from testlib import VENV_BIN, run, tool_env
+from testlib import run_local_play, task_results
 
 
 def run_playbook(tmp_path, tasks, callback='ansible.builtin.json'):
-    play = [{'name': 'filters', 'hosts': 'localhost', 'gather_facts': False, 'tasks': tasks}]
-    path = tmp_path / 'play.yml'
-    path.write_text(yaml.safe_dump(play, sort_keys=False))
-    env = tool_env(ANSIBLE_STDOUT_CALLBACK=callback, ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-                   ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'))
-    return run([str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(path)],
-               env=env, timeout=300)
-
-
-def task_results(process):
-    doc = json.loads(process.stdout[process.stdout.index('{'):])
-    return {t['task']['name']: t['hosts']['localhost'] for t in doc['plays'][0]['tasks']}
+    return run_local_play(tmp_path, tasks, callback=callback)
 
 
 def test_filter_module_registers_the_filter():

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
-import yaml
 
 from ansible_collections.x402.runbook.plugins.module_utils.thresholds import (
     KINDS,
@@ -33,21 +31,15 @@ from ansible_collections.x402.runbook.plugins.module_utils.thresholds import (
     to_seconds,
     validate_rule,
 )
+from testlib import threshold_data
 
-DATA_FILE = Path(__file__).resolve().parents[4] / 'roles' / 'thresholds' / 'defaults' / 'main.yml'
 RESULT_KEYS = {'id', 'name', 'kind', 'observed', 'rule', 'breached', 'status', 'detail'}
 SOL = 1000000000  # lamports
 
 
 @pytest.fixture(scope='module')
 def data():
-    with open(DATA_FILE) as handle:
-        return yaml.safe_load(handle)
-
-
-@pytest.fixture(scope='module')
-def rules(data):
-    return merge_rules(data['x402_thresholds'], data['x402_threshold_overrides'])
+    return threshold_data()
 
 
 def series(values, start=0.0, step=1.0):
