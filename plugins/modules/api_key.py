@@ -200,7 +200,7 @@ def placeholder_reason(key):
 
 
 def generate(length):
-    return ''.join(secrets.choice(ALPHABET) for _ in range(length))
+    return ''.join(secrets.choice(ALPHABET) for dummy in range(length))
 
 
 def write_private(path, text):

@@ -31,6 +31,7 @@ from testlib import ROOT, run
 
 pytestmark = pytest.mark.integration
 
+
 def _promtool():
     local = ROOT / '.cache' / 'tools' / 'bin' / 'promtool'
     if local.is_file() and os.access(str(local), os.X_OK):

@@ -13,6 +13,7 @@ from ansible_collections.x402.runbook.plugins.filter.alert_rules import FilterMo
 from ansible_collections.x402.runbook.plugins.module_utils.thresholds import alert_rules as engine_alert_rules
 from testlib import run_local_play
 
+
 def test_filter_module_registers_the_filter():
     assert FilterModule().filters() == {'alert_rules': alert_rules}
 

@@ -11,6 +11,7 @@ from ansible_collections.x402.runbook.plugins.filter.threshold_check import Filt
 from ansible_collections.x402.runbook.plugins.module_utils.thresholds import evaluate
 from testlib import run_local_play, task_results
 
+
 def run_playbook(tmp_path, tasks, callback='ansible.builtin.json'):
     return run_local_play(tmp_path, tasks, roles=['x402.runbook.thresholds'], callback=callback)
 

@@ -12,6 +12,7 @@ from ansible_collections.x402.runbook.plugins.filter.threshold_rules import Filt
 from ansible_collections.x402.runbook.plugins.module_utils.thresholds import merge_rules
 from testlib import run_local_play, task_results, threshold_data
 
+
 @pytest.fixture(scope='module')
 def data():
     return threshold_data()

@@ -76,7 +76,7 @@ def test_generates_a_long_random_key_in_a_0600_file(base):
 def test_second_run_changes_nothing(base):
     run_raw(base)
     key = key_of(base)
-    result, _ = run_raw(dict(base, now=T0 + DAY))
+    result, dummy = run_raw(dict(base, now=T0 + DAY))
     assert not result['changed'] and result['action'] == 'unchanged'
     assert key_of(base) == key
 
@@ -94,7 +94,7 @@ def test_length_boundary_of_imported_keys(base, length, ok):
 
 
 def test_generated_length_below_the_rule_is_refused(base):
-    result, _ = run_raw(dict(base, length=31))
+    result, dummy = run_raw(dict(base, length=31))
     assert result['failed'] and 'below the rule' in result['msg']
 
 
@@ -109,7 +109,7 @@ def test_placeholders_are_refused(base, key):
 def test_rotates_after_90_days_not_before(base):
     run_raw(base)
     first = key_of(base)
-    result, _ = run_raw(dict(base, now=T0 + 90 * DAY))  # exactly 90 days: still within the rule
+    result, dummy = run_raw(dict(base, now=T0 + 90 * DAY))  # exactly 90 days: still within the rule
     assert result['action'] == 'unchanged'
     result, raw = run_raw(dict(base, now=T0 + 90 * DAY + 1))
     assert result['action'] == 'rotated' and result['changed']
@@ -118,9 +118,9 @@ def test_rotates_after_90_days_not_before(base):
     # The old key stays valid for the grace period, then expires.
     prev = os.path.join(base['store_dir'], 'client-acme.previous.key')
     assert os.path.exists(prev) and stat.S_IMODE(os.stat(prev).st_mode) == 0o600
-    result, _ = run_raw(dict(base, now=T0 + 96 * DAY))
+    result, dummy = run_raw(dict(base, now=T0 + 96 * DAY))
     assert os.path.exists(prev) and not result['expired']
-    result, _ = run_raw(dict(base, now=T0 + 98 * DAY))
+    result, dummy = run_raw(dict(base, now=T0 + 98 * DAY))
     assert result['expired'] and not os.path.exists(prev)
     events = [entry['event'] for entry in audit(base)]
     assert events == ['created', 'rotated', 'expired']
@@ -128,7 +128,7 @@ def test_rotates_after_90_days_not_before(base):
 
 def test_old_key_fails_when_rotation_is_off(base):
     run_raw(base)
-    result, _ = run_raw(dict(base, now=T0 + 91 * DAY, rotate_when_old=False))
+    result, dummy = run_raw(dict(base, now=T0 + 91 * DAY, rotate_when_old=False))
     assert result['failed'] and 'too old' in result['msg']
     assert result['age_check']['status'] == 'fail'
 
@@ -136,10 +136,10 @@ def test_old_key_fails_when_rotation_is_off(base):
 def test_revocation_then_expiry(base):
     run_raw(base)
     key = key_of(base)
-    result, _ = run_raw(dict(base, state='revoked', grace_period='1d', now=T0 + DAY))
+    result, dummy = run_raw(dict(base, state='revoked', grace_period='1d', now=T0 + DAY))
     assert result['action'] == 'revoked'
     assert not os.path.exists(os.path.join(base['store_dir'], 'client-acme.key'))
-    result, _ = run_raw(dict(base, state='revoked', grace_period='1d', now=T0 + 2 * DAY + 1))
+    result, dummy = run_raw(dict(base, state='revoked', grace_period='1d', now=T0 + 2 * DAY + 1))
     assert result['expired'] and result['action'] == 'absent'
     log = audit(base)
     assert [e['event'] for e in log] == ['created', 'revoked', 'expired']
@@ -150,7 +150,7 @@ def test_revocation_then_expiry(base):
 
 
 def test_check_mode_writes_nothing(base):
-    result, _ = run_raw(base, check_mode=True)
+    result, dummy = run_raw(base, check_mode=True)
     assert result['changed'] and result['action'] == 'created'
     assert not os.path.exists(base['store_dir']) and not os.path.exists(base['audit_log'])
 
@@ -159,12 +159,12 @@ def test_per_key_rate_limit(base):
     run_raw(dict(base, rate_limit='20r/s'))
     meta = json.load(open(os.path.join(base['store_dir'], 'client-acme.json')))
     assert meta['rate_limit'] == '20r/s'
-    result, _ = run_raw(dict(base, rate_limit='5r/s'))
+    result, dummy = run_raw(dict(base, rate_limit='5r/s'))
     assert result['changed'] and result['rate_limit'] == '5r/s'
-    result, _ = run_raw(dict(base, rate_limit='fast'))
+    result, dummy = run_raw(dict(base, rate_limit='fast'))
     assert result['failed'] and 'limit_req' in result['msg']
 
 
 def test_bad_name_is_refused(base):
-    result, _ = run_raw(dict(base, name='../etc/passwd'))
+    result, dummy = run_raw(dict(base, name='../etc/passwd'))
     assert result['failed'] and 'name' in result['msg']
