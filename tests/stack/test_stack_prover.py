@@ -91,7 +91,13 @@ def test_unknown_routes(prover, method, path, expected):
 
 
 # --- input validation -----------------------------------------------------------------------------------
-NOW = int(time.time())
+class FromNow(int):
+    """A timestamp given as seconds from the moment the request is built (not from import time:
+    the suite may run long after collection)."""
+
+
+def at_request_time(change, now):
+    return {k: str(int(now) + v) if isinstance(v, FromNow) else v for k, v in change.items()}
 BAD_INPUTS = [
     ('missing field', {'minAmount': None}, 'missing_field', 'minAmount'),
     ('missing private field', {'signatureS': None}, 'missing_field', 'signatureS'),
@@ -105,11 +111,11 @@ BAD_INPUTS = [
     ('amount below minimum', {'actualAmount': '999'}, 'insufficient_amount', 'actualAmount'),
     ('amount beyond 64 bits', {'actualAmount': str(2 ** 64)}, 'out_of_range', 'actualAmount'),
     ('key beyond the field', {'senderKeyX': str(2 ** 254)}, 'out_of_range', 'senderKeyX'),
-    ('current time too old', {'currentTime': str(NOW - 400), 'paymentTime': str(NOW - 450)},
+    ('current time too old', {'currentTime': FromNow(-400), 'paymentTime': FromNow(-450)},
      'timestamp_out_of_window', 'currentTime'),
-    ('current time in the future', {'currentTime': str(NOW + 3600)}, 'timestamp_out_of_window', 'currentTime'),
-    ('payment time too old', {'paymentTime': str(NOW - 301 - 60)}, 'timestamp_out_of_window', 'paymentTime'),
-    ('payment after current time', {'currentTime': str(NOW - 60), 'paymentTime': str(NOW - 10)},
+    ('current time in the future', {'currentTime': FromNow(3600)}, 'timestamp_out_of_window', 'currentTime'),
+    ('payment time too old', {'paymentTime': FromNow(-301 - 60)}, 'timestamp_out_of_window', 'paymentTime'),
+    ('payment after current time', {'currentTime': FromNow(-60), 'paymentTime': FromNow(-10)},
      'payment_in_future', 'paymentTime'),
     ('payment older than maxBlockAge', {'maxBlockAge': '10'}, 'payment_too_old', 'paymentTime'),
 ]
@@ -117,7 +123,8 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize('name,change,code,field', BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_invalid_input_is_400(prover, name, change, code, field):
-    body = sample_request(now=time.time(), **change)
+    now = time.time()
+    body = sample_request(now=now, **at_request_time(change, now))
     status, _hdrs, answer = prover.post('/generate-proof', body, headers=auth())
     assert status == 400, (name, answer)
     assert answer['error'] == code and answer.get('field') == field, answer
