@@ -98,6 +98,8 @@ class FromNow(int):
 
 def at_request_time(change, now):
     return {k: str(int(now) + v) if isinstance(v, FromNow) else v for k, v in change.items()}
+
+
 BAD_INPUTS = [
     ('missing field', {'minAmount': None}, 'missing_field', 'minAmount'),
     ('missing private field', {'signatureS': None}, 'missing_field', 'signatureS'),
