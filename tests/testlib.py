@@ -1,7 +1,17 @@
 """Helpers shared by every test directory (on sys.path through pytest.ini)."""
+import contextlib
+import http.client
+import http.server
+import importlib.util
+import json
 import os
 import pathlib
+import socket
 import subprocess
+import sys
+import threading
+import time
+from urllib.parse import parse_qs, urlsplit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / '.venv' / 'bin'
@@ -43,7 +53,6 @@ def threshold_data():
 
 def run_local_play(tmp_path, tasks, roles=(), play_vars=None, callback='ansible.builtin.json', tags=None):
     """Run one play on localhost with the venv's interpreter; return the finished process."""
-    import sys  # pylint: disable=import-outside-toplevel
     import yaml  # pylint: disable=import-outside-toplevel
     play = {'name': 'test play', 'hosts': 'localhost', 'gather_facts': False, 'tasks': tasks}
     if roles:
@@ -62,6 +71,204 @@ def run_local_play(tmp_path, tasks, roles=(), play_vars=None, callback='ansible.
 
 def task_results(process):
     """Task name -> result on localhost, from the json stdout callback."""
-    import json  # pylint: disable=import-outside-toplevel
     doc = json.loads(process.stdout[process.stdout.index('{'):])
     return {t['task']['name']: t['hosts']['localhost'] for t in doc['plays'][0]['tasks']}
+
+
+# --- the reference prover (stack/) as a local process: tests/stack and tests/integration -------------
+STACK = ROOT / 'stack'
+API_KEY = 'test-api-key-0123456789abcdef0123456789'
+ORIGIN = 'https://app.example.com'
+
+
+def load(name, path):
+    """Import a stack script by path under a unique module name."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, str(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def circuit_build():
+    return load('x402rb_stack_circuit_build', STACK / 'circuits' / 'build_circuit.py')
+
+
+def free_port():
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def sample_request(now=None, **overrides):
+    """A valid /generate-proof body (decimal strings), timestamps relative to now."""
+    now = int(time.time() if now is None else now)
+    body = {
+        'minAmount': '1000', 'recipientKeyX': '1234567890', 'recipientKeyY': '9876543210',
+        'maxBlockAge': '300', 'currentTime': str(now),
+        'actualAmount': '1500', 'senderKeyX': '111', 'senderKeyY': '222', 'paymentTime': str(now - 60),
+        'signatureR8x': '333', 'signatureR8y': '444', 'signatureS': '555',
+    }
+    body.update({k: v for k, v in overrides.items() if v is not None})
+    for key in [k for k, v in overrides.items() if v is None]:
+        del body[key]
+    return body
+
+
+def request(port, method, path, body=None, headers=None, host='127.0.0.1', timeout=60):
+    """(status, headers as a dict with lower-case names, parsed JSON or text)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        payload = None
+        hdrs = dict(headers or {})
+        if body is not None:
+            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+            hdrs.setdefault('Content-Type', 'application/json')
+        conn.request(method, path, body=payload, headers=hdrs)
+        resp = conn.getresponse()
+        raw = resp.read().decode('utf-8', 'replace')
+        resp_headers = {k.lower(): v for k, v in resp.getheaders()}
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:
+            data = raw
+        return resp.status, resp_headers, data
+    finally:
+        conn.close()
+
+
+class ProverProcess:
+    """The prover service (stack/prover) as a local process on 127.0.0.1."""
+
+    def __init__(self, circuit, tmp_path, **env):
+        self.port = free_port()
+        self.tmp = tmp_path
+        self.db = tmp_path / 'prover.db'
+        paths = circuit['paths']
+        self.env = dict(os.environ, PORT=str(self.port), X402_BIND_ADDRESS='127.0.0.1', API_KEY=API_KEY,
+                        ALLOWED_ORIGINS=ORIGIN, CIRCUIT_PATH=paths['dir'], PROVING_KEY_PATH=paths['zkey'],
+                        VERIFICATION_KEY_PATH=paths['vkey'], DATABASE_PATH=str(self.db),
+                        X402_NODE_PATH=paths['node_modules'], LOG_FORMAT='json', X402_VERSION='9.9.9-test',
+                        BACKUP_PATH=str(tmp_path / 'backups'),
+                        RATE_LIMIT_PER_MINUTE='6000', RATE_LIMIT_BURST='1000')
+        self.env.update({k: str(v) for k, v in env.items()})
+        self.log_path = tmp_path / 'prover.log'
+        self.proc = None
+
+    def start(self, timeout=60):
+        with open(self.log_path, 'wb') as log:
+            self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+                [sys.executable, '-m', 'x402prover'], cwd=str(STACK / 'prover'), env=self.env,
+                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('prover exited with %s:\n%s' % (self.proc.returncode, self.logs()))
+            try:
+                self.get('/health')
+                return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError('prover did not answer within %d s:\n%s' % (timeout, self.logs()))
+
+    def logs(self):
+        return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def get(self, path, headers=None):
+        return request(self.port, 'GET', path, headers=headers)
+
+    def post(self, path, body, headers=None):
+        return request(self.port, 'POST', path, body=body, headers=headers)
+
+    def metrics(self):
+        status, _hdrs, text = self.get('/metrics')
+        assert status == 200
+        return text
+
+
+def snarkjs(circuit, *args, cwd=None):
+    cli = os.path.join(circuit['paths']['node_modules'], 'snarkjs', 'build', 'cli.cjs')
+    return subprocess.run(['node', cli] + [str(a) for a in args], cwd=cwd and str(cwd), capture_output=True,
+                          text=True, check=False, timeout=300)
+
+
+def verify_with_snarkjs(circuit, tmp_path, proof, public, name='check'):
+    """Verify with the snarkjs CLI against the exported verification key (independent of the service)."""
+    proof_file, public_file = tmp_path / (name + '-proof.json'), tmp_path / (name + '-public.json')
+    proof_file.write_text(json.dumps(proof))
+    public_file.write_text(json.dumps(public))
+    result = snarkjs(circuit, 'groth16', 'verify', circuit['paths']['vkey'], public_file, proof_file)
+    return result.returncode == 0 and 'OK' in result.stdout, result.stdout + result.stderr
+
+
+# --- a tiny real HTTP server for protocol tests: canned answers, every request recorded -------------
+class _AnswerHandler(http.server.BaseHTTPRequestHandler):
+    """Records the request in server.requests, then answers what server.answer(request) returns."""
+
+    def _handle(self):
+        parts = urlsplit(self.path)
+        length = int(self.headers.get('Content-Length') or 0)
+        request = {'method': self.command, 'path': parts.path, 'params': parse_qs(parts.query),
+                   'headers': dict(self.headers.items()), 'body': self.rfile.read(length) if length else b''}
+        self.server.requests.append(request)
+        answer = self.server.answer(request)
+        if answer is None:  # drop the connection without a word (a crashed server)
+            self.close_connection = True
+            return
+        status, body, headers, delay = tuple(answer) + (None, 0)[len(answer) - 2:]
+        content_type = 'text/plain; charset=utf-8'
+        if isinstance(body, (dict, list)):
+            body, content_type = json.dumps(body), 'application/json'
+        data = body if isinstance(body, bytes) else str(body).encode()
+        headers = dict({'Content-Type': content_type}, **(headers or {}))
+        if delay:
+            time.sleep(delay)
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header('Content-Length', str(len(data)))
+            self.end_headers()
+            if self.command != 'HEAD':
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
+            pass
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _handle  # noqa: N815  # http.server API
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin  # keep pytest output clean
+        pass
+
+
+@contextlib.contextmanager
+def http_test_server(answer):
+    """A real HTTP server on 127.0.0.1 (free port) for protocol tests, stopped on exit.
+
+    answer(request) -> (status, body[, headers[, delay seconds]]), or None to drop the connection.
+    request: {method, path, params (parse_qs), headers, body (bytes)}. A dict or list body is sent
+    as JSON, anything else as text unless headers set Content-Type. The server has .url and
+    .requests (every request, in order).
+    """
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _AnswerHandler)
+    httpd.daemon_threads = True
+    httpd.requests = []
+    httpd.answer = answer
+    httpd.url = 'http://127.0.0.1:%d' % httpd.server_address[1]
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

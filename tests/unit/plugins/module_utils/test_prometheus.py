@@ -2,7 +2,7 @@
 """Unit tests of the Prometheus HTTP API client (module_utils/prometheus.py).
 
 Protocol errors are produced by a tiny real HTTP server on 127.0.0.1 that
-answers canned bodies; no mocking library.
+answers canned bodies (testlib.http_test_server); no mocking library.
 """
 
 from __future__ import annotations
@@ -10,11 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import socket
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -26,6 +21,7 @@ from ansible_collections.x402.runbook.plugins.module_utils.prometheus import (
     redact_url,
     series_of,
 )
+from testlib import free_port, http_test_server
 
 VECTOR = {'status': 'success', 'data': {'resultType': 'vector', 'result': [
     {'metric': {'instance': 'a'}, 'value': [1704067200, '0.93']},
@@ -57,50 +53,24 @@ ROUTES = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server API)
-        parts = urlsplit(self.path)
-        self.server.requests.append({'path': parts.path, 'params': parse_qs(parts.query),
-                                     'headers': dict(self.headers.items())})
-        status, ctype, body, delay = ROUTES.get(parts.path, (404, 'text/plain', '404 page not found', 0))
-        if delay:
-            time.sleep(delay)
-        data = body.encode()
-        try:
-            self.send_response(status)
-            self.send_header('Content-Type', ctype)
-            self.send_header('Content-Length', str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
+def _answer(request):
+    status, ctype, body, delay = ROUTES.get(request['path'], (404, 'text/plain', '404 page not found', 0))
+    return status, body, {'Content-Type': ctype}, delay
 
 
 @pytest.fixture(scope='module')
 def server():
-    httpd = ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.requests = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    httpd.base = 'http://127.0.0.1:%d' % httpd.server_address[1]
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with http_test_server(_answer) as httpd:
+        yield httpd
 
 
 @pytest.fixture
 def closed_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 def client(server, prefix, **kwargs):
-    return PrometheusClient(server.base + prefix, **kwargs)
+    return PrometheusClient(server.url + prefix, **kwargs)
 
 
 # --- success paths ----------------------------------------------------------

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """Unit tests of x402.runbook.metrics_gate: argument handling, documentation and
 error messages. The module runs in-process (ansible-core's patch_module_args);
-protocol answers come from a tiny real HTTP server on 127.0.0.1. What the
+protocol answers come from a tiny real HTTP server on 127.0.0.1 (testlib.http_test_server). What the
 answers MEAN against real data is tested with a real Prometheus in
 tests/integration/test_metrics_gate.py.
 """
@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import socket
-import threading
 from contextlib import redirect_stdout
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -24,6 +20,7 @@ from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.x402.runbook.plugins.modules import metrics_gate
+from testlib import free_port, http_test_server
 
 GATE = {'id': 'post_deployment.immediate_monitoring.4', 'name': 'CPU usage (busiest host)',
         'kind': 'gate', 'op': '<', 'value': 0.70, 'unit': 'ratio',
@@ -58,38 +55,27 @@ ANSWERS = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
-        parts = urlsplit(self.path)
-        params = parse_qs(parts.query)
-        self.server.requests.append({'path': parts.path, 'params': params, 'headers': dict(self.headers.items())})
-        query = params.get('query', [''])[0]
-        if parts.path.endswith('/api/v1/query_range'):
-            start, step = float(params['start'][0]), float(params['step'][0])
-            end = float(params['end'][0])
-            values, ts = [], start
-            while ts <= end:
-                values.append([ts, '0.1' if query == 'quiet_ratio' else '0.3'])
-                ts += step
-            if query == 'sparse':  # only the first and the last point: a gap between them
-                values = [values[0], values[-1]]
-            elif query == 'nan_inside':  # a NaN in the middle (0/0: no traffic for a moment)
-                values[len(values) // 2][1] = 'NaN'
-            elif query == 'all_nan':
-                values = [[v[0], 'NaN'] for v in values]
-            status, body = 200, json.dumps({'status': 'success', 'data': {'resultType': 'matrix', 'result': [
-                {'metric': {}, 'values': values}]}})
-        else:
-            status, body = ANSWERS.get(query, (200, json.dumps(vector())))
-        data = body.encode()
-        self.send_response(status)
-        self.send_header('Content-Type', 'application/json' if body.startswith('{') else 'text/html')
-        self.send_header('Content-Length', str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def _answer(request):
+    params = request['params']
+    query = params.get('query', [''])[0]
+    if request['path'].endswith('/api/v1/query_range'):
+        start, step = float(params['start'][0]), float(params['step'][0])
+        end = float(params['end'][0])
+        values, ts = [], start
+        while ts <= end:
+            values.append([ts, '0.1' if query == 'quiet_ratio' else '0.3'])
+            ts += step
+        if query == 'sparse':  # only the first and the last point: a gap between them
+            values = [values[0], values[-1]]
+        elif query == 'nan_inside':  # a NaN in the middle (0/0: no traffic for a moment)
+            values[len(values) // 2][1] = 'NaN'
+        elif query == 'all_nan':
+            values = [[v[0], 'NaN'] for v in values]
+        status, body = 200, json.dumps({'status': 'success', 'data': {'resultType': 'matrix', 'result': [
+            {'metric': {}, 'values': values}]}})
+    else:
+        status, body = ANSWERS.get(query, (200, json.dumps(vector())))
+    return status, body, {'Content-Type': 'application/json' if body.startswith('{') else 'text/html'}
 
 
 @pytest.fixture(autouse=True)
@@ -102,22 +88,13 @@ def module_side(monkeypatch):
 
 @pytest.fixture(scope='module')
 def server():
-    httpd = ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.requests = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    httpd.url = 'http://127.0.0.1:%d' % httpd.server_address[1]
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with http_test_server(_answer) as httpd:
+        yield httpd
 
 
 @pytest.fixture
 def closed_url():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return 'http://127.0.0.1:%d' % sock.getsockname()[1]
+    return 'http://127.0.0.1:%d' % free_port()
 
 
 def run_raw(args):
