@@ -293,7 +293,6 @@ msg:
   sample: "2 of 3 checks block: CPU usage: observed 0.93, required < 0.7; disk usage: no data (fails closed)"
 """
 
-import math
 import time as _time
 import traceback
 from urllib.parse import urlsplit
@@ -306,47 +305,22 @@ from ansible_collections.x402.runbook.plugins.module_utils.prometheus import (
     format_time,
     parse_time,
     redact_url,
-    series_of,
+)
+from ansible_collections.x402.runbook.plugins.module_utils.metrics import (
+    FATAL_ERRORS,
+    RuleObserver,
+    num,
+    requirement,
 )
 from ansible_collections.x402.runbook.plugins.module_utils.thresholds import (
     ThresholdError,
     decide,
-    evaluate,
-    format_number,
     to_seconds,
     validate_rule,
 )
 
-# Errors after which querying again is pointless: Prometheus cannot be reached at all.
-_FATAL_ERRORS = ('connection', 'timeout', 'invalid_url', 'invalid_json', 'http')
-
-# Severity of a status, to pick the worst series of a check.
-_SEVERITY = {'fail': 3, 'fire': 3, 'warn': 3, 'no_data': 2, 'pass': 1, 'quiet': 1}
-
-
-def _num(value):
-    """An observed number as a person reads it in a message: 10 significant digits, so
-    that float noise goes (0.929999999999806 -> 0.93) and a near miss stays visible."""
-    if isinstance(value, float) and math.isfinite(value):
-        return format_number(float('%.10g' % value))
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return format_number(value)
-    return str(value)
-
-
-def _requirement(rule):
-    """'< 0.7', 'between 0.1 and 0.15', ... from a normalized rule."""
-    op, value = rule.get('op'), rule.get('value')
-    if op == 'between' and isinstance(value, (list, tuple)) and len(value) == 2:
-        return 'between %s and %s' % (format_number(value[0]), format_number(value[1]))
-    if isinstance(value, (list, tuple)):
-        return '%s [%s]' % (op, ', '.join(format_number(v) for v in value))
-    return '%s %s' % (op, format_number(value) if isinstance(value, (int, float)) else value)
-
-
-def _labels_text(labels):
-    shown = dict((k, v) for k, v in labels.items() if k != '__name__')
-    return '{%s}' % ', '.join('%s="%s"' % item for item in sorted(shown.items()))
+_num = num
+_requirement = requirement
 
 
 class MetricsGate:
@@ -365,6 +339,7 @@ class MetricsGate:
         except PrometheusError as exc:
             module.fail_json(msg='url: %s' % exc, url=redact_url(params['url'] or ''))
         self.url = self.client.display_url
+        self.observer = RuleObserver(self.client, self.time, self.step)
         self.evaluated_at = format_time(self.time)
 
     # -- input ---------------------------------------------------------------
@@ -403,67 +378,6 @@ class MetricsGate:
                                   '(rule: %r)' % (where, normalized.get('id') or normalized.get('name'), rule))
         return {'name': name, 'rule': normalized, 'query': query.strip()}
 
-    # -- evaluation ----------------------------------------------------------
-
-    def _evaluate(self, observed, rule):
-        """The engine's evaluation at the evaluation time; a sustained rule (with 'for') is
-        evaluated at the query step, so that a missing point is a gap that restarts the window."""
-        if rule.get('for_seconds'):
-            return evaluate(observed, rule, now=self.time, step=self.step)
-        return evaluate(observed, rule, now=self.time)
-
-    def _no_data(self, rule, reason):
-        result = self._evaluate(None, rule)
-        result['detail'] = '%s (%s)' % (result.get('detail'), reason)
-        return result
-
-    def _evaluate_series(self, rule, series, ranged):
-        """The engine's result for one series of the answer."""
-        if ranged:
-            samples = [(ts, v) for ts, v in series['values'] if math.isfinite(v)]
-            dropped = len(series['values']) - len(samples)
-            if not samples:
-                return self._no_data(rule, 'every sample of the window is NaN or infinite, '
-                                     'e.g. 0/0 without traffic')
-            result = self._evaluate(samples, rule)
-            if dropped:
-                result['detail'] = '%s (%d NaN/infinite sample(s) treated as gaps)' % (result.get('detail'), dropped)
-            return result
-        value = series['value'][1]
-        if math.isnan(value):
-            return self._no_data(rule, 'the query returned NaN, e.g. 0/0 without traffic in the window')
-        if math.isinf(value):
-            return self._no_data(rule, 'the query returned %s, which cannot be compared (e.g. a histogram '
-                                 'quantile above the highest bucket)' % value)
-        return self._evaluate(value, rule)
-
-    def run_check(self, check):
-        rule = check['rule']
-        ranged = bool(rule.get('for_seconds'))
-        if ranged:
-            data = self.client.query_range(check['query'], self.time - rule['for_seconds'] - self.step,
-                                           self.time, self.step)
-        else:
-            data = self.client.query(check['query'], self.time)
-        answer = series_of(data)
-        if not answer:
-            result = self._no_data(rule, 'the query returned no series')
-            result['series'] = []
-        else:
-            evaluated = [(series['labels'], self._evaluate_series(rule, series, ranged)) for series in answer]
-            labels, worst = max(evaluated, key=lambda item: _SEVERITY.get(item[1].get('status'), 0))
-            result = dict(worst)
-            if len(evaluated) > 1:
-                result['detail'] = '%s: %s (worst of %d series)' % (
-                    _labels_text(labels), result.get('detail'), len(evaluated))
-            result['series'] = [
-                {'labels': one_labels, 'observed': one.get('observed'), 'status': one.get('status'),
-                 'breached': one.get('breached'), 'detail': one.get('detail')}
-                for one_labels, one in evaluated]
-        result['name'] = check['name']
-        result['query'] = check['query']
-        return result
-
     def _fail(self, msg, results, errors):
         self.module.fail_json(msg=msg, url=self.url, evaluated_at=self.evaluated_at, results=results,
                               decision='NO-GO', blocking=[], warning_results=[], errors=errors, changed=False)
@@ -473,10 +387,10 @@ class MetricsGate:
         errors = []
         for check in self.checks:
             try:
-                results.append(self.run_check(check))
+                results.append(self.observer.run_check(check))
             except (PrometheusError, ThresholdError) as exc:
                 errors.append('%s: %s' % (check['name'], exc))
-                if isinstance(exc, PrometheusError) and exc.error_type in _FATAL_ERRORS:
+                if isinstance(exc, PrometheusError) and exc.error_type in FATAL_ERRORS:
                     self._fail('check %r: %s (no further check was run)' % (check['name'], exc), results, errors)
         if errors:
             self._fail('%d of %d checks could not be evaluated: %s'
