@@ -272,3 +272,33 @@ def http_test_server(answer):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+def run_module_in_process(module, args, check_mode=False):
+    """Run an Ansible module's main() in this process as on a target; return (result, raw stdout).
+
+    Warnings are collected as a module process would (not printed as on the controller,
+    which Ansible assumes once any test imported ansible.errors)."""
+    import io  # pylint: disable=import-outside-toplevel
+    import json  # pylint: disable=import-outside-toplevel
+    from contextlib import redirect_stdout  # pylint: disable=import-outside-toplevel
+    import pytest  # pylint: disable=import-outside-toplevel
+    import ansible.module_utils._internal as ansible_internal  # pylint: disable=import-outside-toplevel
+    from ansible.module_utils.common import warnings as module_warnings  # pylint: disable=import-outside-toplevel
+    from ansible.module_utils.testing import patch_module_args  # pylint: disable=import-outside-toplevel
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True)
+    module_warnings._global_warnings.clear()  # pylint: disable=protected-access
+    buffer = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ansible_internal, 'is_controller', False)
+        with patch_module_args(args), redirect_stdout(buffer):
+            with pytest.raises(SystemExit):
+                module.main()
+    raw = buffer.getvalue()
+    return json.loads(raw), raw
+
+
+def module_warning_texts(result):
+    """A module result's warnings as text (in-process they are still WarningSummary events)."""
+    return [w['event']['msg'] if isinstance(w, dict) else w for w in result.get('warnings', [])]
+
