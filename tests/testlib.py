@@ -273,6 +273,7 @@ def http_test_server(answer):
         httpd.shutdown()
         httpd.server_close()
 
+
 def run_module_in_process(module, args, check_mode=False):
     """Run an Ansible module's main() in this process as on a target; return (result, raw stdout).
 
