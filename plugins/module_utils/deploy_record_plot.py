@@ -2,7 +2,8 @@
 # Copyright: x402.runbook developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The PNG of a deployment record: one panel per measured quantity over the watch
-window, the rules' bounds as labelled dashed lines, the samples over a bound shaded.
+window, the rules' bounds as labelled dashed lines, the samples over a bound shaded,
+the record's timeline as dotted vertical lines.
 
 Drawn with matplotlib's Agg canvas on a Figure of its own (no pyplot, no global
 state, no display). The panels come from ``deploy_record.fetch_plot``.
@@ -30,7 +31,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 # Bound lines by kind: what blocks in red, what warns in orange, what fires in purple.
 BOUND_COLORS = {'gate': 'tab:red', 'expectation': 'tab:orange', 'trigger': 'tab:purple'}
-SHADE_COLOR = 'tab:red'
+SHADE_ALPHA = 0.25
+EVENT_COLOR = '0.4'
 PANEL_HEIGHT = 3.2  # inches
 WIDTH = 11.0  # inches
 DPI = 100
@@ -74,6 +76,16 @@ def _series_label(rule, labels, several):
     return text
 
 
+def _draw_events(ax, events, start, end, labelled):
+    for ts, text in events:
+        if start <= ts <= end:
+            ax.axvline(_when(ts), color=EVENT_COLOR, linestyle=':', linewidth=1)
+            if labelled:
+                ax.annotate(text, xy=(_when(ts), 0), xycoords=('data', 'axes fraction'), xytext=(2, 3),
+                            textcoords='offset points', rotation=90, ha='left', va='bottom', fontsize=7,
+                            color=EVENT_COLOR)
+
+
 def _draw_panel(ax, panel, start, end):
     lows, highs = [], []
     drawn = 0
@@ -87,9 +99,10 @@ def _draw_panel(ax, panel, start, end):
                 continue
             times = [_when(ts) for ts, _v in one['values']]
             values = [v if math.isfinite(v) else float('nan') for _ts, v in one['values']]
-            ax.plot(times, values, linewidth=1.4, label=_series_label(rule, one['labels'], several))
+            line, = ax.plot(times, values, linewidth=1.4, label=_series_label(rule, one['labels'], several))
+            # Shaded in the colour of its line: with several series a person sees which one is over.
             ax.fill_between(times, values, _shade_to(rule, values), where=one['breached'],
-                            color=SHADE_COLOR, alpha=0.25, linewidth=0, interpolate=False)
+                            color=line.get_color(), alpha=SHADE_ALPHA, linewidth=0, interpolate=False)
             lows.append(min(v for _ts, v in finite))
             highs.append(max(v for _ts, v in finite))
             drawn += 1
@@ -124,13 +137,15 @@ def _draw_panel(ax, panel, start, end):
                   bbox_to_anchor=(0, 0.9) if notes else None)
 
 
-def build_figure(panels, start, end, title):
-    """The matplotlib Figure (not yet rendered), one panel per entry of ``panels``."""
+def build_figure(panels, start, end, title, events=()):
+    """The matplotlib Figure (not yet rendered), one panel per entry of ``panels``;
+    ``events`` [(unix seconds, text)] (the record's timeline) are dotted vertical lines."""
     figure = Figure(figsize=(WIDTH, PANEL_HEIGHT * len(panels) + 0.6), dpi=DPI)
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(panels), 1, squeeze=False, sharex=True)[:, 0]
-    for ax, panel in zip(axes, panels):
+    for index, (ax, panel) in enumerate(zip(axes, panels)):
         _draw_panel(ax, panel, start, end)
+        _draw_events(ax, events, start, end, labelled=index == 0)
     axes[-1].set_xlabel('time (UTC), %s to %s' % (_when(start).strftime('%Y-%m-%d %H:%M:%S'),
                                                   _when(end).strftime('%Y-%m-%d %H:%M:%S')))
     figure.suptitle(title, fontsize=12)
@@ -138,9 +153,9 @@ def build_figure(panels, start, end, title):
     return figure
 
 
-def render_png(panels, start, end, title):
+def render_png(panels, start, end, title, events=()):
     """The PNG bytes; the same data gives the same bytes (no time stamp in the file)."""
-    figure = build_figure(panels, start, end, title)
+    figure = build_figure(panels, start, end, title, events)
     buffer = io.BytesIO()
     figure.savefig(buffer, format='png', metadata={'Software': None})
     return buffer.getvalue()

@@ -21,7 +21,7 @@ description:
     (summary, impact, timeline, root cause, action items, review scheduled within 24 h).
   - C(<kind>.png), when O(plot) is given, has one panel per measured quantity over the watch window (for
     example error rate and P95 latency), read from Prometheus, with each rule's bound as a labelled dashed line
-    and the samples over a bound shaded.
+    and the samples over a bound shaded; the events of O(timeline) are dotted vertical lines.
   - O(dir) is created with mode C(0750) when it is missing; the files are written with mode C(0640), each only
     when its content or mode differs (atomically, through a temporary file in O(dir)).
   - Values under keys that look secret (C(api_key), C(password), C(token), C(secret), C(private_key),
@@ -358,7 +358,9 @@ def _draw(module, record, plot):
         return None, None
     png_name = '%s.png' % record['kind']
     title = '%s %s: %s' % (record['kind'].capitalize(), record['release'], record['outcome'])
-    return plotting.render_png(panels, spec['start'], spec['end'], title), plot_summary(spec, panels, png_name)
+    events = [(parse_time(e['at']), e['event']) for e in record['timeline']]
+    png = plotting.render_png(panels, spec['start'], spec['end'], title, events)
+    return png, plot_summary(spec, panels, png_name)
 
 
 def run(module):

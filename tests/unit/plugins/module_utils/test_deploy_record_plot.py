@@ -112,3 +112,14 @@ def test_png_is_a_real_image_and_reproducible(rules):
     assert image.size == (plotting.WIDTH * plotting.DPI, (plotting.PANEL_HEIGHT * 2 + 0.6) * plotting.DPI)
     assert plotting.render_png(panels, T0, T0 + 600, 'Deployment 1.2.0: GO') == png
     assert plotting.render_png(panels, T0, T0 + 600, 'Deployment 1.2.1: GO') != png
+
+
+def test_timeline_events_in_the_window_are_dotted_lines_labelled_once(rules):
+    panels = panels_of(rules, [ERRORS, P95], {ERRORS: [(T0, 0.01), (T0 + 15, 0.02)]})
+    events = [(T0 + 60, 'rollback triggered'), (T0 + 601, 'after the window'), (T0 - 1, 'before it')]
+    first, second = plotting.build_figure(panels, T0, T0 + 600, 't', events).axes
+    for ax in (first, second):
+        dotted = [line for line in ax.get_lines() if line.get_linestyle() == ':']
+        assert len(dotted) == 1
+    assert 'rollback triggered' in texts(first) and 'rollback triggered' not in texts(second)
+    assert 'after the window' not in texts(first) and 'before it' not in texts(first)
