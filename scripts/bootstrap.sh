@@ -76,7 +76,11 @@ fi
 # --- Prometheus tools (promtool, amtool, prometheus) ---------------------------
 # Unpacked from Debian's packages into .cache/tools, not installed: installing
 # them would add users and services to this machine.
-if [[ ! -x "$X402RB_TOOLS/bin/promtool" || ! -x "$X402RB_TOOLS/bin/amtool" ]]; then
+# Debian's Alertmanager reads its templates from /usr/share/prometheus/alertmanager
+# (compiled in): they go to $X402RB_TOOLS/share, which tests bind-mount in a private
+# mount namespace of the Alertmanager process only.
+if [[ ! -x "$X402RB_TOOLS/bin/promtool" || ! -x "$X402RB_TOOLS/bin/amtool" ||
+      ! -f "$X402RB_TOOLS/share/prometheus/alertmanager/default.tmpl" ]]; then
   step "unpacking prometheus and alertmanager tools into $X402RB_TOOLS"
   tmp=$(mktemp -d)
   # apt-get download needs a package list; a fresh machine may not have one yet.
@@ -87,6 +91,8 @@ if [[ ! -x "$X402RB_TOOLS/bin/promtool" || ! -x "$X402RB_TOOLS/bin/amtool" ]]; t
   mkdir -p "$X402RB_TOOLS/bin"
   for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/root"; done
   cp "$tmp"/root/usr/bin/{prometheus,promtool,prometheus-alertmanager,amtool} "$X402RB_TOOLS/bin/"
+  mkdir -p "$X402RB_TOOLS/share/prometheus/alertmanager"
+  cp "$tmp"/root/usr/share/prometheus/alertmanager/*.tmpl "$X402RB_TOOLS/share/prometheus/alertmanager/"
   rm -rf "$tmp"
 fi
 

@@ -11,11 +11,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / '.venv' / 'bin'
 TOOLS_BIN = ROOT / '.cache' / 'tools' / 'bin'
+TOOLS_SHARE = ROOT / '.cache' / 'tools' / 'share'
 
 
 def tool_env(**extra):
@@ -266,7 +269,8 @@ def http_test_server(answer):
     httpd.requests = []
     httpd.answer = answer
     httpd.url = 'http://127.0.0.1:%d' % httpd.server_address[1]
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    # A short poll interval: shutdown() waits for it, and function-scoped servers stop often.
+    threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True).start()
     try:
         yield httpd
     finally:
@@ -303,3 +307,143 @@ def module_warning_texts(result):
     """A module result's warnings as text (in-process they are still WarningSummary events)."""
     return [w['event']['msg'] if isinstance(w, dict) else w for w in result.get('warnings', [])]
 
+
+# --- real tool processes (Prometheus, Alertmanager, ...) on 127.0.0.1 -------------------------------
+class ToolProcess:
+    """A tool started with argv, its output in log_path; start() waits until ready_url answers 200."""
+
+    def __init__(self, argv, ready_url, log_path, cwd=None):
+        self.argv, self.ready_url, self.log_path, self.cwd = [str(a) for a in argv], ready_url, log_path, cwd
+        self.proc = None
+
+    def start(self, timeout=60):
+        with open(self.log_path, 'wb') as log:
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
+                                         cwd=self.cwd and str(self.cwd))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('%s exited with %s:\n%s' % (self.argv[0], self.proc.returncode, self.logs()))
+            try:
+                with urllib.request.urlopen(self.ready_url, timeout=2) as response:  # noqa: S310 (127.0.0.1 only)
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError('%s not ready at %s after %d s:\n%s' % (self.argv[0], self.ready_url, timeout, self.logs()))
+
+    def logs(self):
+        return pathlib.Path(self.log_path).read_text(errors='replace')[-4000:] if os.path.exists(self.log_path) else ''
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def alertmanager_argv(*args):
+    """argv of Debian's Alertmanager from .cache/tools. It reads its templates from
+    /usr/share/prometheus/alertmanager (compiled in), so TOOLS_SHARE is bind-mounted on /usr/share in a
+    private mount namespace of that one process (needs root); the machine's /usr/share is untouched."""
+    return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /usr/share && exec "$@"',
+            str(TOOLS_SHARE), str(TOOLS_BIN / 'prometheus-alertmanager')] + [str(a) for a in args]
+
+
+def get_json(url, timeout=5):
+    """GET url and parse the JSON answer (urllib; 127.0.0.1 only)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (127.0.0.1 only)
+        return json.loads(response.read().decode())
+
+
+# --- a fake of the services prover_smoke talks to (unit tests; the real ones are in tests/integration) -
+SMOKE_METRICS = ('proof_generation_total', 'proof_generation_errors_total', 'proof_generation_duration_seconds_bucket',
+                 'active_requests', 'circuit_constraints_total')
+
+
+class FakeSmokeWorld:
+    """The prover's HTTP contract, Prometheus' query API and Alertmanager's v2 alerts API in one answer
+    function for testlib.http_test_server. Each attribute changes one behaviour; `overrides` maps a path
+    to a canned answer (or None: the connection is dropped)."""
+
+    def __init__(self, api_key=API_KEY, burst=20, version='1.2.0', origins=(ORIGIN,)):
+        self.api_key, self.burst, self.version, self.origins = api_key, burst, version, list(origins)
+        self.calls = 0                  # API calls so far: the token bucket never refills here
+        self.retry_after = '6'          # None: 429 without Retry-After
+        self.accept_missing_key = False
+        self.public_inputs = None       # replaces the public inputs of every proof
+        self.targets = {'prover-1:8080': '1', 'prover-2:8080': '1'}
+        self.missing = {}               # instance -> metric names it does not export
+        self.alerts = {}                # run_id -> alert as last posted
+        self.am_lists = True            # False: posted alerts never show up in GET /api/v2/alerts
+        self.am_resolves = True         # False: a resolving post is ignored
+        self.overrides = {}
+
+    def __call__(self, request):
+        path, method = request['path'], request['method']
+        if path in self.overrides:
+            return self.overrides[path]
+        if path == '/api/v1/query':
+            return self._prometheus(request['params']['query'][0])
+        if path == '/api/v2/alerts':
+            return self._alertmanager(request)
+        headers = dict((k.lower(), v) for k, v in request['headers'].items())
+        if method == 'OPTIONS':
+            origin = headers.get('origin')
+            if origin in self.origins or '*' in self.origins:
+                return 204, '', {'Access-Control-Allow-Origin': '*' if '*' in self.origins else origin}
+            return 403, {'error': 'origin_not_allowed'}
+        if path == '/health':
+            return 200, {'status': 'healthy', 'service': 'x402-prover', 'version': self.version}
+        self.calls += 1
+        if self.calls > self.burst:
+            return 429, {'error': 'rate_limit_exceeded'}, {'Retry-After': self.retry_after} if self.retry_after else {}
+        key = headers.get('x-api-key')
+        if key != self.api_key and not (key is None and self.accept_missing_key):
+            return 401, {'error': 'unauthorized'}
+        if path == '/cache/stats':
+            return 200, {'hits': 0, 'misses': 0}
+        body = json.loads(request['body'] or b'{}')
+        if 'currentTime' not in body:
+            return 400, {'error': 'missing_field', 'field': 'minAmount'}
+        public = ['4242'] + [body[f] for f in ('minAmount', 'recipientKeyX', 'recipientKeyY', 'maxBlockAge',
+                                               'currentTime')]
+        return 200, {'proof': {'pi_a': ['1', '2', '1'], 'pi_b': [['1', '2'], ['3', '4'], ['1', '0']],
+                               'pi_c': ['5', '6', '1'], 'protocol': 'groth16', 'curve': 'bn128'},
+                     'publicInputs': self.public_inputs or public, 'commitment': '4242', 'generationTimeMs': 12.5,
+                     'cached': False}
+
+    def _prometheus(self, query):
+        if query.startswith('up{'):
+            result = [{'metric': {'__name__': 'up', 'instance': i}, 'value': [1, v]} for i, v in self.targets.items()]
+        else:
+            result = [{'metric': {'__name__': name, 'instance': i}, 'value': [1, '1']}
+                      for i in self.targets for name in SMOKE_METRICS if name not in self.missing.get(i, ())]
+        return 200, {'status': 'success', 'data': {'resultType': 'vector', 'result': result}}
+
+    def _alertmanager(self, request):
+        if request['method'] == 'POST':
+            for alert in json.loads(request['body']):
+                run_id = alert['labels']['run_id']
+                if run_id in self.alerts and not self.am_resolves:
+                    continue
+                self.alerts[run_id] = alert
+            return 200, ''
+        now = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())
+        active = [a for a in self.alerts.values() if a['endsAt'][:19] > now] if self.am_lists else []
+        return 200, active
+
+
+def fake_snarkjs(directory, valid=True):
+    """An executable that answers like `snarkjs groth16 verify` and records its arguments in args.txt."""
+    path = pathlib.Path(directory) / 'snarkjs'
+    path.write_text('#!/bin/sh\necho "$@" > "%s"\n%s\n' % (
+        pathlib.Path(directory) / 'args.txt',
+        'echo "[INFO]  snarkJS: OK!"; exit 0' if valid else 'echo "[ERROR] snarkJS: Invalid proof"; exit 1'))
+    path.chmod(0o755)
+    return str(path)
