@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
@@ -142,6 +141,34 @@ def request(port, method, path, body=None, headers=None, host='127.0.0.1', timeo
         conn.close()
 
 
+def wait_until_ready(proc, ready, timeout, what, logs):
+    """Poll ready() (an OSError counts as not yet) until it is true; if PROC exits or TIMEOUT passes,
+    stop it and raise RuntimeError with logs()."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError('%s exited with %s:\n%s' % (what, proc.returncode, logs()))
+        try:
+            if ready():
+                return
+        except OSError:  # urllib's URLError too
+            pass
+        time.sleep(0.2)
+    stop_process(proc)
+    raise RuntimeError('%s did not answer within %d s:\n%s' % (what, timeout, logs()))
+
+
+def stop_process(proc, timeout=15):
+    """Terminate a process we started, then kill it if it does not stop."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class ProverProcess:
     """The prover service (stack/prover) as a local process on 127.0.0.1."""
 
@@ -165,29 +192,14 @@ class ProverProcess:
             self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
                 [sys.executable, '-m', 'x402prover'], cwd=str(STACK / 'prover'), env=self.env,
                 stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError('prover exited with %s:\n%s' % (self.proc.returncode, self.logs()))
-            try:
-                self.get('/health')
-                return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError('prover did not answer within %d s:\n%s' % (timeout, self.logs()))
+        wait_until_ready(self.proc, lambda: self.get('/health'), timeout, 'prover', self.logs)
+        return self
 
     def logs(self):
         return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def get(self, path, headers=None):
         return request(self.port, 'GET', path, headers=headers)
@@ -303,6 +315,19 @@ def run_module_in_process(module, args, check_mode=False):
     return json.loads(raw), raw
 
 
+def assert_options_documented(documented, spec, where='options'):
+    """A module's DOCUMENTATION options (parsed) say what its argument spec does: the same names, type,
+    required, default, elements and choices, suboptions included."""
+    assert set(documented) == set(spec), where
+    for name, option in spec.items():
+        doc = documented[name]
+        for field, default in (('type', 'str'), ('required', False), ('default', None), ('elements', None)):
+            assert doc.get(field, default) == option.get(field, default), '%s.%s: %s' % (where, name, field)
+        assert sorted(doc.get('choices') or []) == sorted(option.get('choices') or []), '%s.%s: choices' % (where, name)
+        if option.get('options'):
+            assert_options_documented(doc.get('suboptions') or {}, option['options'], '%s.%s' % (where, name))
+
+
 def module_warning_texts(result):
     """A module result's warnings as text (in-process they are still WarningSummary events)."""
     return [w['event']['msg'] if isinstance(w, dict) else w for w in result.get('warnings', [])]
@@ -320,31 +345,17 @@ class ToolProcess:
         with open(self.log_path, 'wb') as log:
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                                          cwd=self.cwd and str(self.cwd))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError('%s exited with %s:\n%s' % (self.argv[0], self.proc.returncode, self.logs()))
-            try:
-                with urllib.request.urlopen(self.ready_url, timeout=2) as response:  # noqa: S310 (127.0.0.1 only)
-                    if response.status == 200:
-                        return self
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError('%s not ready at %s after %d s:\n%s' % (self.argv[0], self.ready_url, timeout, self.logs()))
+        def ready():
+            with urllib.request.urlopen(self.ready_url, timeout=2) as response:  # noqa: S310 (127.0.0.1 only)
+                return response.status == 200
+        wait_until_ready(self.proc, ready, timeout, '%s (%s)' % (self.argv[0], self.ready_url), self.logs)
+        return self
 
     def logs(self):
         return pathlib.Path(self.log_path).read_text(errors='replace')[-4000:] if os.path.exists(self.log_path) else ''
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def alertmanager_argv(*args):

@@ -2,8 +2,8 @@
 """Unit tests of module_utils/prover_smoke.py: input rules, each check's verdict and its error paths
 (bad JSON, timeouts, 5xx, dropped connections, missing headers), rate-limit boundaries on both sides,
 and the API key kept out of every text. The services are faked by testlib.FakeSmokeWorld behind a
-real HTTP server on 127.0.0.1; the real prover, Prometheus and Alertmanager are in
-tests/integration/test_prover_smoke.py.
+real HTTP server on 127.0.0.1 (fixtures smoke_world, smoke_server in tests/unit/conftest.py); the
+real prover, Prometheus and Alertmanager are in tests/integration/test_prover_smoke.py.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ansible_collections.x402.runbook.plugins.module_utils.prover_smoke import (
     select_checks,
     validate,
 )
-from testlib import API_KEY, ORIGIN, FakeSmokeWorld, fake_snarkjs, free_port, http_test_server
+from testlib import API_KEY, ORIGIN, fake_snarkjs, free_port
 
 FOREIGN = 'https://not-allowed.example'
 
@@ -36,17 +36,6 @@ def header(request, name):
 def run_command(argv):
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     return done.returncode, done.stdout, done.stderr
-
-
-@pytest.fixture
-def world():
-    return FakeSmokeWorld()
-
-
-@pytest.fixture
-def server(world):
-    with http_test_server(world) as httpd:
-        yield httpd
 
 
 @pytest.fixture
@@ -149,31 +138,31 @@ def test_sample_request_is_relative_to_now():
 
 # --- a good service --------------------------------------------------------------------------------------
 
-def test_every_prover_check_passes_and_the_burst_comes_last(server, world, tmp_path, vkey):
-    outcome = smoke(params(server.url, tmp_path, vkey=vkey, expected_version='1.2.0'))
+def test_every_prover_check_passes_and_the_burst_comes_last(smoke_server, smoke_world, tmp_path, vkey):
+    outcome = smoke(params(smoke_server.url, tmp_path, vkey=vkey, expected_version='1.2.0'))
     assert outcome['failed'] is False and outcome['msg'] == 'all 6 smoke checks passed'
     assert [(r['id'], r['check'], r['status']) for r in outcome['results']] == [
         ('deployment_day.smoke_tests.1', 'health', 'pass'), ('deployment_day.smoke_tests.5', 'auth', 'pass'),
         ('deployment_day.smoke_tests.5', 'cors', 'pass'), ('deployment_day.smoke_tests.2', 'proof', 'pass'),
         ('deployment_day.smoke_tests.3', 'proof', 'pass'), ('deployment_day.smoke_tests.4', 'rate_limit', 'pass')]
-    calls = [(r['method'], r['path']) for r in server.requests]
+    calls = [(r['method'], r['path']) for r in smoke_server.requests]
     assert calls[:7] == [('GET', '/health'), ('GET', '/cache/stats'), ('POST', '/generate-proof'),
                          ('POST', '/generate-proof'), ('OPTIONS', '/generate-proof'), ('OPTIONS', '/generate-proof'),
                          ('POST', '/generate-proof')]
     assert all(c == ('POST', '/generate-proof') for c in calls[7:])
     # the valid proof request was the last one with a body before the burst's empty ones
-    assert json.loads(server.requests[6]['body'])['minAmount'] == '1000'
-    assert all(r['body'] == b'{}' for r in server.requests[7:])
+    assert json.loads(smoke_server.requests[6]['body'])['minAmount'] == '1000'
+    assert all(r['body'] == b'{}' for r in smoke_server.requests[7:])
     assert outcome['proof']['public_inputs'][1:3] == ['1000', '1234567890']
     assert 'actualAmount' not in json.dumps(outcome['proof'])
     args = (tmp_path / 'args.txt').read_text().split()
     assert args[:3] == ['groth16', 'verify', vkey]
 
 
-def test_known_inputs_are_sent_as_given(server, world, tmp_path, vkey):
+def test_known_inputs_are_sent_as_given(smoke_server, smoke_world, tmp_path, vkey):
     known = dict(sample_proof_request(1_800_000_000), minAmount='777')
-    outcome = smoke(params(server.url, tmp_path, vkey=vkey, proof_request=known, checks=['proof']))
-    assert json.loads(server.requests[0]['body']) == known
+    outcome = smoke(params(smoke_server.url, tmp_path, vkey=vkey, proof_request=known, checks=['proof']))
+    assert json.loads(smoke_server.requests[0]['body']) == known
     assert only(outcome, 'proof')[0]['observed']['public_inputs'][1] == '777'
 
 
@@ -186,18 +175,18 @@ def test_known_inputs_are_sent_as_given(server, world, tmp_path, vkey):
     ((200, ''), 'fail', 'not JSON: (empty body)'),
     ((200, {'status': 'healthy', 'version': '1.2.0'}), 'pass', '200 healthy, version 1.2.0'),
 ])
-def test_health(server, world, answer, status, detail):
-    world.overrides['/health'] = answer
-    result = only(smoke(params(server.url, checks=['health'], expected_version='1.2.0')), 'health')
+def test_health(smoke_server, smoke_world, answer, status, detail):
+    smoke_world.overrides['/health'] = answer
+    result = only(smoke(params(smoke_server.url, checks=['health'], expected_version='1.2.0')), 'health')
     assert result['status'] == status and detail in result['detail'], result
 
 
-def test_timeout_and_dropped_connection(server, world):
-    world.overrides['/health'] = (200, {'status': 'healthy'}, None, 3)
-    result = only(smoke(params(server.url, checks=['health'], timeout=1)), 'health')
+def test_timeout_and_dropped_connection(smoke_server, smoke_world):
+    smoke_world.overrides['/health'] = (200, {'status': 'healthy'}, None, 3)
+    result = only(smoke(params(smoke_server.url, checks=['health'], timeout=1)), 'health')
     assert result['status'] == 'fail' and 'no answer within 1 s' in result['detail']
-    world.overrides['/health'] = None
-    result = only(smoke(params(server.url, checks=['health'])), 'health')
+    smoke_world.overrides['/health'] = None
+    result = only(smoke(params(smoke_server.url, checks=['health'])), 'health')
     assert result['status'] == 'fail' and 'the connection broke without a valid answer' in result['detail']
 
 
@@ -215,19 +204,19 @@ def test_unreachable_service_fails_every_prover_check_without_retrying(tmp_path,
 
 # --- auth and CORS -----------------------------------------------------------------------------------------
 
-def test_auth_fails_when_a_missing_key_is_accepted(server, world):
-    world.accept_missing_key = True
-    result = only(smoke(params(server.url, checks=['auth'])), 'auth')
+def test_auth_fails_when_a_missing_key_is_accepted(smoke_server, smoke_world):
+    smoke_world.accept_missing_key = True
+    result = only(smoke(params(smoke_server.url, checks=['auth'])), 'auth')
     assert result['status'] == 'fail'
     assert result['observed'] == {'valid_key': 200, 'missing_key': 200, 'wrong_key': 401}
     assert 'missing key got HTTP 200 on POST /generate-proof, expected 401' in result['detail']
-    wrong = header(server.requests[-1], 'X-API-Key')
-    assert wrong and wrong != API_KEY and header(server.requests[-2], 'X-API-Key') is None
+    wrong = header(smoke_server.requests[-1], 'X-API-Key')
+    assert wrong and wrong != API_KEY and header(smoke_server.requests[-2], 'X-API-Key') is None
 
 
-def test_auth_uses_the_configured_header(server, world):
-    smoke(params(server.url, checks=['auth'], api_key_header='X-Other-Key'))
-    assert header(server.requests[0], 'X-Other-Key') == API_KEY
+def test_auth_uses_the_configured_header(smoke_server, smoke_world):
+    smoke(params(smoke_server.url, checks=['auth'], api_key_header='X-Other-Key'))
+    assert header(smoke_server.requests[0], 'X-Other-Key') == API_KEY
 
 
 @pytest.mark.parametrize('origins, status, detail', [
@@ -236,17 +225,17 @@ def test_auth_uses_the_configured_header(server, world):
     ([ORIGIN, FOREIGN], 'fail', 'foreign origin https://not-allowed.example is allowed'),
     ([ORIGIN], 'pass', 'refused (HTTP 403, no Access-Control-Allow-Origin)'),
 ])
-def test_cors(server, world, origins, status, detail):
-    world.origins = origins
-    result = only(smoke(params(server.url, checks=['cors'])), 'cors')
+def test_cors(smoke_server, smoke_world, origins, status, detail):
+    smoke_world.origins = origins
+    result = only(smoke(params(smoke_server.url, checks=['cors'])), 'cors')
     assert result['status'] == status and detail in result['detail'], result
-    assert header(server.requests[0], 'Access-Control-Request-Method') == 'POST'
+    assert header(smoke_server.requests[0], 'Access-Control-Request-Method') == 'POST'
 
 
 # --- proof ------------------------------------------------------------------------------------------------
 
-def test_a_proof_that_does_not_verify_fails_item_3(server, world, tmp_path, vkey):
-    args = params(server.url, vkey=vkey, snarkjs=fake_snarkjs(tmp_path, valid=False), checks=['proof'])
+def test_a_proof_that_does_not_verify_fails_item_3(smoke_server, smoke_world, tmp_path, vkey):
+    args = params(smoke_server.url, vkey=vkey, snarkjs=fake_snarkjs(tmp_path, valid=False), checks=['proof'])
     generated, verified = only(smoke(args), 'proof')
     assert generated['status'] == 'pass'
     assert verified['status'] == 'fail' and verified['observed']['valid'] is False
@@ -254,9 +243,9 @@ def test_a_proof_that_does_not_verify_fails_item_3(server, world, tmp_path, vkey
     assert 'on-chain verification needs the real verifier program' in verified['detail']
 
 
-def test_a_proof_for_other_inputs_fails_item_2(server, world, tmp_path, vkey):
-    world.public_inputs = ['4242', '1', '2', '3', '4', '5']
-    generated, verified = only(smoke(params(server.url, tmp_path, vkey=vkey, checks=['proof'])), 'proof')
+def test_a_proof_for_other_inputs_fails_item_2(smoke_server, smoke_world, tmp_path, vkey):
+    smoke_world.public_inputs = ['4242', '1', '2', '3', '4', '5']
+    generated, verified = only(smoke(params(smoke_server.url, tmp_path, vkey=vkey, checks=['proof'])), 'proof')
     assert generated['status'] == 'fail' and "do not carry the request's minAmount=1000" in generated['detail']
     assert verified['status'] == 'pass'  # it is a valid proof, of something else
 
@@ -266,9 +255,9 @@ def test_a_proof_for_other_inputs_fails_item_2(server, world, tmp_path, vkey):
     ((200, {'publicInputs': []}), 'HTTP 200 without "proof" and "publicInputs"'),
     ((200, 'not json'), 'not JSON: not json'),
 ])
-def test_generation_errors_fail_item_2_and_leave_item_3_without_data(server, world, tmp_path, vkey, answer, detail):
-    world.overrides['/generate-proof'] = answer
-    outcome = smoke(params(server.url, tmp_path, vkey=vkey, checks=['proof']))
+def test_generation_errors_fail_item_2_and_leave_item_3_without_data(smoke_server, smoke_world, tmp_path, vkey, answer, detail):
+    smoke_world.overrides['/generate-proof'] = answer
+    outcome = smoke(params(smoke_server.url, tmp_path, vkey=vkey, checks=['proof']))
     generated, verified = only(outcome, 'proof')
     assert generated['status'] == 'fail' and detail in generated['detail']
     assert verified['status'] == 'no_data' and verified['kind'] == 'gate'  # fails closed
@@ -279,41 +268,41 @@ def test_generation_errors_fail_item_2_and_leave_item_3_without_data(server, wor
 # --- rate limit: boundaries on both sides ---------------------------------------------------------------
 
 @pytest.mark.parametrize('service_burst, status', [(24, 'pass'), (25, 'fail')])
-def test_the_429_must_come_within_burst_plus_margin(server, world, service_burst, status):
-    world.burst = service_burst   # the 429 is request service_burst + 1; the module sends at most 20 + 5
-    result = only(smoke(params(server.url, checks=['rate_limit'])), 'rate_limit')
+def test_the_429_must_come_within_burst_plus_margin(smoke_server, smoke_world, service_burst, status):
+    smoke_world.burst = service_burst   # the 429 is request service_burst + 1; the module sends at most 20 + 5
+    result = only(smoke(params(smoke_server.url, checks=['rate_limit'])), 'rate_limit')
     assert result['status'] == status, result
     assert result['observed']['requests'] == 25
     assert result['observed']['first_429_at'] == (25 if status == 'pass' else None)
 
 
 @pytest.mark.parametrize('service_burst, status', [(19, 'warn'), (20, 'pass')])
-def test_a_429_before_the_declared_burst_warns(server, world, service_burst, status):
-    world.burst = service_burst
-    result = only(smoke(params(server.url, checks=['rate_limit'])), 'rate_limit')
+def test_a_429_before_the_declared_burst_warns(smoke_server, smoke_world, service_burst, status):
+    smoke_world.burst = service_burst
+    result = only(smoke(params(smoke_server.url, checks=['rate_limit'])), 'rate_limit')
     assert result['status'] == status
     assert result['kind'] == ('expectation' if status == 'warn' else 'gate')
     if status == 'warn':
         assert 'fewer than RATE_LIMIT_BURST 20 minus the 0 API call(s) made before' in result['detail']
 
 
-def test_earlier_api_calls_are_counted_against_the_bucket(server, world, tmp_path, vkey):
+def test_earlier_api_calls_are_counted_against_the_bucket(smoke_server, smoke_world, tmp_path, vkey):
     """auth (3) and the proof (1) took 4 tokens: a 429 after 16 more is what a burst of 20 gives."""
-    outcome = smoke(params(server.url, tmp_path, vkey=vkey, checks=['auth', 'proof', 'rate_limit']))
+    outcome = smoke(params(smoke_server.url, tmp_path, vkey=vkey, checks=['auth', 'proof', 'rate_limit']))
     result = only(outcome, 'rate_limit')
     assert result['status'] == 'pass'
     assert result['observed']['api_calls_before'] == 4 and result['observed']['first_429_at'] == 17
 
 
-def test_instances_multiply_the_burst(server, world):
-    world.burst = 44  # two instances of 20 + margin 5 = 45 requests
-    result = only(smoke(params(server.url, checks=['rate_limit'], rate_limit_instances=2)), 'rate_limit')
+def test_instances_multiply_the_burst(smoke_server, smoke_world):
+    smoke_world.burst = 44  # two instances of 20 + margin 5 = 45 requests
+    result = only(smoke(params(smoke_server.url, checks=['rate_limit'], rate_limit_instances=2)), 'rate_limit')
     assert result['status'] == 'pass' and result['observed']['first_429_at'] == 45
 
 
-def test_a_429_without_retry_after_warns(server, world):
-    world.retry_after = None
-    outcome = smoke(params(server.url, checks=['rate_limit']))
+def test_a_429_without_retry_after_warns(smoke_server, smoke_world):
+    smoke_world.retry_after = None
+    outcome = smoke(params(smoke_server.url, checks=['rate_limit']))
     result = only(outcome, 'rate_limit')
     assert result['status'] == 'warn' and 'without a Retry-After header' in result['detail']
     assert outcome['failed'] is False
@@ -321,11 +310,11 @@ def test_a_429_without_retry_after_warns(server, world):
                                      'deployment_day.smoke_tests.4 (rate_limit) warn: 429 at request 21')
 
 
-def test_the_burst_stops_at_a_transport_error(server, world):
-    world.overrides['/generate-proof'] = None
-    result = only(smoke(params(server.url, checks=['rate_limit'])), 'rate_limit')
+def test_the_burst_stops_at_a_transport_error(smoke_server, smoke_world):
+    smoke_world.overrides['/generate-proof'] = None
+    result = only(smoke(params(smoke_server.url, checks=['rate_limit'])), 'rate_limit')
     assert result['status'] == 'fail' and 'the burst stopped after 0 request(s)' in result['detail']
-    assert len(server.requests) == 1
+    assert len(smoke_server.requests) == 1
 
 
 # --- metrics -----------------------------------------------------------------------------------------------
@@ -336,32 +325,32 @@ def test_the_burst_stops_at_a_transport_error(server, world):
     ({'missing': {'prover-2:8080': ['active_requests']}}, 'fail', 'metrics missing: prover-2:8080: active_requests'),
     ({'targets': {}}, 'fail', "Prometheus has no target of job 'x402-prover'"),
 ])
-def test_metrics(server, world, change, status, detail):
+def test_metrics(smoke_server, smoke_world, change, status, detail):
     for name, value in change.items():
-        setattr(world, name, value)
-    result = only(smoke(params(server.url, prometheus_url=server.url, checks=['metrics'])), 'metrics')
+        setattr(smoke_world, name, value)
+    result = only(smoke(params(smoke_server.url, prometheus_url=smoke_server.url, checks=['metrics'])), 'metrics')
     assert result['status'] == status and detail in result['detail'], result
-    query = server.requests[0]['params']['query'][0]
+    query = smoke_server.requests[0]['params']['query'][0]
     assert query == 'up{job="x402-prover"}'
 
 
-def test_prometheus_errors_fail_metrics(server, world):
-    world.overrides['/api/v1/query'] = (500, 'out of memory')
-    result = only(smoke(params(server.url, prometheus_url=server.url, checks=['metrics'])), 'metrics')
+def test_prometheus_errors_fail_metrics(smoke_server, smoke_world):
+    smoke_world.overrides['/api/v1/query'] = (500, 'out of memory')
+    result = only(smoke(params(smoke_server.url, prometheus_url=smoke_server.url, checks=['metrics'])), 'metrics')
     assert result['status'] == 'fail' and 'HTTP 500' in result['detail'] and 'out of memory' in result['detail']
 
 
 # --- alert -------------------------------------------------------------------------------------------------
 
-def test_the_alert_is_posted_read_back_and_resolved(server, world):
-    result = only(smoke(params(server.url, alertmanager_url=server.url, checks=['alert'])), 'alert')
+def test_the_alert_is_posted_read_back_and_resolved(smoke_server, smoke_world):
+    result = only(smoke(params(smoke_server.url, alertmanager_url=smoke_server.url, checks=['alert'])), 'alert')
     assert result['status'] == 'pass', result
-    posts = [json.loads(r['body'])[0] for r in server.requests if r['method'] == 'POST']
+    posts = [json.loads(r['body'])[0] for r in smoke_server.requests if r['method'] == 'POST']
     assert len(posts) == 2
     assert posts[0]['labels'] == {'alertname': 'X402SmokeTest', 'severity': 'none', 'release': '1.2.0',
                                   'run_id': 'unit-run', 'source': 'x402.runbook.prover_smoke'}
     assert posts[1]['startsAt'] == posts[0]['startsAt'] and posts[1]['endsAt'] < posts[0]['endsAt']
-    gets = [r for r in server.requests if r['method'] == 'GET']
+    gets = [r for r in smoke_server.requests if r['method'] == 'GET']
     assert gets[0]['params']['filter'] == ['alertname="X402SmokeTest"', 'run_id="unit-run"']
 
 
@@ -371,43 +360,43 @@ def test_the_alert_is_posted_read_back_and_resolved(server, world):
     ({'overrides': {'/api/v2/alerts': (400, 'end time must not be before start time')}},
      'POST /api/v2/alerts: HTTP 400: end time must not be before start time'),
 ])
-def test_alert_failures(server, world, change, detail):
+def test_alert_failures(smoke_server, smoke_world, change, detail):
     for name, value in change.items():
-        setattr(world, name, value)
-    result = only(smoke(params(server.url, alertmanager_url=server.url, checks=['alert'], timeout=1)), 'alert')
+        setattr(smoke_world, name, value)
+    result = only(smoke(params(smoke_server.url, alertmanager_url=smoke_server.url, checks=['alert'], timeout=1)), 'alert')
     assert result['status'] == 'fail' and detail in result['detail'], result
 
 
-def test_check_mode_does_not_post_the_alert(server, world):
-    outcome = smoke(params(server.url, alertmanager_url=server.url, checks=['health', 'alert']), check_mode=True)
+def test_check_mode_does_not_post_the_alert(smoke_server, smoke_world):
+    outcome = smoke(params(smoke_server.url, alertmanager_url=smoke_server.url, checks=['health', 'alert']), check_mode=True)
     alert = only(outcome, 'alert')
     assert alert['status'] == 'no_data' and alert['kind'] == 'expectation'
     assert outcome['failed'] is False
-    assert [r['path'] for r in server.requests] == ['/health']
+    assert [r['path'] for r in smoke_server.requests] == ['/health']
 
 
 # --- the message and the key -----------------------------------------------------------------------------
 
-def test_failure_message_lists_failed_ids_with_observed_values(server, world):
-    world.burst = 100
-    world.origins = []
-    outcome = smoke(params(server.url, checks=['cors', 'rate_limit']))
+def test_failure_message_lists_failed_ids_with_observed_values(smoke_server, smoke_world):
+    smoke_world.burst = 100
+    smoke_world.origins = []
+    outcome = smoke(params(smoke_server.url, checks=['cors', 'rate_limit']))
     assert outcome['failed'] is True
     assert outcome['msg'].startswith('2 of 2 smoke checks failed: deployment_day.smoke_tests.5 (cors): observed {')
     assert '; deployment_day.smoke_tests.4 (rate_limit): observed {"answers": {"400": 25}' in outcome['msg']
 
 
-def test_the_key_is_scrubbed_from_echoed_bodies_and_errors(server, world, tmp_path, vkey):
+def test_the_key_is_scrubbed_from_echoed_bodies_and_errors(smoke_server, smoke_world, tmp_path, vkey):
     """A service that echoes the request headers in its error bodies: the key still never comes back.
     No Ansible masking here: this is the module_utils' own scrubbing."""
     echo = (500, 'upstream failed; request headers: X-API-Key: %s' % API_KEY)
-    world.overrides['/generate-proof'] = echo
-    world.overrides['/api/v2/alerts'] = (502, 'bad gateway for key %s' % API_KEY)
-    outcome = smoke(params(server.url, tmp_path, vkey=vkey, alertmanager_url=server.url))
+    smoke_world.overrides['/generate-proof'] = echo
+    smoke_world.overrides['/api/v2/alerts'] = (502, 'bad gateway for key %s' % API_KEY)
+    outcome = smoke(params(smoke_server.url, tmp_path, vkey=vkey, alertmanager_url=smoke_server.url))
     text = json.dumps(outcome)
     assert API_KEY not in text
     assert 'X-API-Key: ********' in text
-    assert header(server.requests[1], 'X-API-Key') == API_KEY  # it was sent
+    assert header(smoke_server.requests[1], 'X-API-Key') == API_KEY  # it was sent
 
 
 def test_scrub():

@@ -20,7 +20,7 @@ from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.x402.runbook.plugins.modules import metrics_gate
-from testlib import free_port, http_test_server
+from testlib import assert_options_documented, free_port, http_test_server
 
 GATE = {'id': 'post_deployment.immediate_monitoring.4', 'name': 'CPU usage (busiest host)',
         'kind': 'gate', 'op': '<', 'value': 0.70, 'unit': 'ratio',
@@ -136,18 +136,7 @@ def test_documentation_matches_the_argument_spec():
     doc = yaml.safe_load(metrics_gate.DOCUMENTATION)
     spec = metrics_gate.argument_spec()
     assert doc['module'] == 'metrics_gate'
-    assert set(doc['options']) == set(spec)
-    for name, option in spec.items():
-        documented = doc['options'][name]
-        assert documented['type'] == option['type'], name
-        assert documented.get('required', False) == option.get('required', False), name
-        assert documented.get('default') == option.get('default'), name
-        assert documented.get('elements') == option.get('elements'), name
-    suboptions = doc['options']['checks']['suboptions']
-    assert set(suboptions) == set(spec['checks']['options'])
-    for name, option in spec['checks']['options'].items():
-        assert suboptions[name]['type'] == option['type']
-        assert suboptions[name].get('required', False) == option.get('required', False)
+    assert_options_documented(doc['options'], spec)
     assert spec['headers']['no_log'] is True and spec['url_password']['no_log'] is True
     assert doc['attributes']['check_mode']['support'] == 'full'
     assert doc['attributes']['diff_mode']['support'] == 'none'

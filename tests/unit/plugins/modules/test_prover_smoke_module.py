@@ -2,68 +2,38 @@
 """Unit tests of x402.runbook.prover_smoke: documentation against the argument spec, input errors
 (field, value and rule; never a traceback), the result contract (results, failed, proof, changed),
 check mode, and the API key absent from everything the module prints, HTTP errors included.
-The module runs in-process; the services are testlib.FakeSmokeWorld behind a real HTTP server.
+The module runs in-process; the services are testlib.FakeSmokeWorld behind a real HTTP server
+(fixtures smoke_world and smoke_server in tests/unit/conftest.py).
 Each check's verdicts are tested in module_utils/test_prover_smoke_utils.py, the real services in
 tests/integration/test_prover_smoke.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stdout
 
 import pytest
 import yaml
 
-import ansible.module_utils._internal as ansible_internal
-from ansible.module_utils.common import warnings as module_warnings
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.x402.runbook.plugins.module_utils.thresholds import decide
 from ansible_collections.x402.runbook.plugins.modules import prover_smoke
-from testlib import API_KEY, ORIGIN, FakeSmokeWorld, fake_snarkjs, free_port, http_test_server
-
-
-@pytest.fixture(autouse=True)
-def module_side(monkeypatch):
-    """Run the module as on a target (see test_metrics_gate.py)."""
-    monkeypatch.setattr(ansible_internal, 'is_controller', False)
+from testlib import API_KEY, ORIGIN, assert_options_documented, fake_snarkjs, free_port, run_module_in_process
 
 
 @pytest.fixture
-def world():
-    return FakeSmokeWorld()
-
-
-@pytest.fixture
-def server(world):
-    with http_test_server(world) as httpd:
-        yield httpd
-
-
-@pytest.fixture
-def full(server, tmp_path):
+def full(smoke_server, tmp_path):
     """Every option of the deploy playbook's call, against the fake services."""
     vkey = tmp_path / 'verification_key.json'
     vkey.write_text(json.dumps({'protocol': 'groth16', 'curve': 'bn128'}))
-    return {'url': server.url, 'api_key': API_KEY, 'allowed_origin': ORIGIN, 'rate_limit_burst': 20,
+    return {'url': smoke_server.url, 'api_key': API_KEY, 'allowed_origin': ORIGIN, 'rate_limit_burst': 20,
             'verification_key': str(vkey), 'snarkjs': fake_snarkjs(tmp_path), 'expected_version': '1.2.0',
-            'prometheus_url': server.url, 'prometheus_job': 'x402-prover', 'alertmanager_url': server.url,
+            'prometheus_url': smoke_server.url, 'prometheus_job': 'x402-prover', 'alertmanager_url': smoke_server.url,
             'timeout': 5}
 
 
 def run_raw(args, check_mode=False):
     """Run the module in-process; return (result, raw stdout)."""
-    module_warnings._global_warnings.clear()  # pylint: disable=protected-access
-    if check_mode:
-        args = dict(args, _ansible_check_mode=True)
-    buffer = io.StringIO()
-    with patch_module_args(args), redirect_stdout(buffer):
-        with pytest.raises(SystemExit):
-            prover_smoke.main()
-    raw = buffer.getvalue()
-    return json.loads(raw), raw
+    return run_module_in_process(prover_smoke, args, check_mode=check_mode)
 
 
 # --- documentation -----------------------------------------------------------------------------------
@@ -72,14 +42,7 @@ def test_documentation_matches_the_argument_spec():
     doc = yaml.safe_load(prover_smoke.DOCUMENTATION)
     spec = prover_smoke.argument_spec()
     assert doc['module'] == 'prover_smoke'
-    assert set(doc['options']) == set(spec)
-    for name, option in spec.items():
-        documented = doc['options'][name]
-        assert documented['type'] == option['type'], name
-        assert documented.get('required', False) == option.get('required', False), name
-        assert documented.get('default') == option.get('default'), name
-        assert documented.get('elements') == option.get('elements'), name
-        assert sorted(documented.get('choices') or []) == sorted(option.get('choices') or []), name
+    assert_options_documented(doc['options'], spec)
     assert spec['api_key']['no_log'] is True
     assert doc['attributes']['check_mode']['support'] == 'full'
     assert 'NOT run in check mode' in ' '.join(doc['attributes']['check_mode']['description'])
@@ -117,7 +80,7 @@ def test_input_errors_fail_before_any_request(args, expected):
 
 # --- the result contract -----------------------------------------------------------------------------------
 
-def test_all_pass(full, server):
+def test_all_pass(full, smoke_server):
     result, raw = run_raw(full)
     assert not result.get('failed'), result['msg']
     assert result['changed'] is False
@@ -130,9 +93,9 @@ def test_all_pass(full, server):
     assert API_KEY not in raw
 
 
-def test_a_failed_check_fails_the_task_and_still_returns_results(full, world):
-    world.burst = 1000
-    world.origins = []
+def test_a_failed_check_fails_the_task_and_still_returns_results(full, smoke_world):
+    smoke_world.burst = 1000
+    smoke_world.origins = []
     result, raw = run_raw(full)
     assert result['failed'] is True and result['changed'] is False
     assert result['msg'].startswith('2 of 8 smoke checks failed: deployment_day.smoke_tests.5 (cors): observed {')
@@ -142,30 +105,30 @@ def test_a_failed_check_fails_the_task_and_still_returns_results(full, world):
     assert API_KEY not in raw
 
 
-def test_check_mode_skips_the_alert(full, server):
+def test_check_mode_skips_the_alert(full, smoke_server):
     result, raw = run_raw(full, check_mode=True)
     assert not result.get('failed'), result['msg']
     alert = result['results'][-1]
     assert alert['id'] == 'deployment_day.smoke_tests.7' and alert['status'] == 'no_data'
-    assert not [r for r in server.requests if r['path'] == '/api/v2/alerts']
+    assert not [r for r in smoke_server.requests if r['path'] == '/api/v2/alerts']
     assert decide(result['results'])['decision'] == 'GO'  # a warning, not a blocker
 
 
-def test_release_and_run_id_label_the_alert(full, server):
+def test_release_and_run_id_label_the_alert(full, smoke_server):
     run_raw(dict(full, checks=['alert'], release='1.2.0-rc1', run_id='deploy-42'))
-    posted = json.loads(server.requests[0]['body'])[0]['labels']
+    posted = json.loads(smoke_server.requests[0]['body'])[0]['labels']
     assert (posted['release'], posted['run_id']) == ('1.2.0-rc1', 'deploy-42')
     run_raw(dict(full, checks=['alert']))
-    assert json.loads(server.requests[-2]['body'])[0]['labels']['release'] == '1.2.0'  # expected_version
+    assert json.loads(smoke_server.requests[-2]['body'])[0]['labels']['release'] == '1.2.0'  # expected_version
 
 
 # --- the key never comes back --------------------------------------------------------------------------------
 
-def test_the_key_is_not_in_any_output_even_on_http_errors(full, world):
+def test_the_key_is_not_in_any_output_even_on_http_errors(full, smoke_world):
     echo = (500, 'error; request had X-API-Key: %s' % API_KEY)
     for path in ('/health', '/cache/stats', '/generate-proof', '/api/v2/alerts'):
-        world.overrides[path] = echo
-    world.overrides['/api/v1/query'] = (400, {'status': 'error', 'errorType': 'bad_data', 'error': 'key %s' % API_KEY})
+        smoke_world.overrides[path] = echo
+    smoke_world.overrides['/api/v1/query'] = (400, {'status': 'error', 'errorType': 'bad_data', 'error': 'key %s' % API_KEY})
     result, raw = run_raw(full)
     assert result['failed'] is True
     assert API_KEY not in raw
