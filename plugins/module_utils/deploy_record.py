@@ -540,13 +540,13 @@ def to_markdown(record, png_name=None):
 
     if record.get('plot'):
         plot = record['plot']
+        titles = ', '.join(p['title'] for p in plot['panels'])
         lines += ['## Watch window', '',
-                  '![%s from %s to %s](%s)' % (', '.join(p['title'] for p in plot['panels']),
-                                                plot['start'], plot['end'], png_name or plot['file']), '']
+                  '![%s from %s to %s](%s)' % (titles, plot['start'], plot['end'], png_name or plot['file']), '']
         for panel in plot['panels']:
             for rule in panel['rules']:
-                lines.append('- %s (%s, %s): %s' % (_cell(rule['name']), rule['id'], _cell(rule['rule']),
-                                                   _cell(_plot_line(rule))))
+                lines.append('- %s (%s, %s): %s' % (
+                    _cell(rule['name']), rule['id'], _cell(rule['rule']), _cell(_plot_line(rule))))
         lines.append('')
     elif record.get('plot_error'):
         lines += ['## Watch window', '', 'No plot: %s' % _cell(record['plot_error']), '']

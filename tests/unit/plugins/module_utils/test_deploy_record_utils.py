@@ -99,14 +99,14 @@ def test_unparseable_times_name_the_field_value_and_rule(value):
 
 
 def test_finished_may_equal_started_but_not_precede_it():
-    record, _ = dr.build_record(params(finished_at='2026-11-28T00:00:00Z'), T0 + 99)
+    record = dr.build_record(params(finished_at='2026-11-28T00:00:00Z'), T0 + 99)[0]
     assert record['duration'] == '0s'
     msg = error_of(dr.build_record, params(finished_at=T0 - 1), T0)
     assert "finished_at = %d" % (T0 - 1) in msg and 'before started_at 2026-11-28T00:00:00Z' in msg
 
 
 def test_finished_defaults_to_now():
-    record, _ = dr.build_record(params(finished_at=None), T0 + 3723)
+    record = dr.build_record(params(finished_at=None), T0 + 3723)[0]
     assert record['finished_at'] == '2026-11-28T01:02:03Z' and record['duration'] == '1h2m3s'
 
 
@@ -131,8 +131,8 @@ def test_a_status_of_another_kind_is_refused():
     assert 'not a status of a trigger (quiet, fire, no_data)' in msg
     # The kind may come from the rule alone.
     rule = {'kind': 'trigger', 'op': '>', 'value': 0.2}
-    assert 'not a status of a trigger' in error_of(dr.validate_check, 'x', {'name': 'n', 'status': 'fail',
-                                                                             'rule': rule})
+    from_rule = {'name': 'n', 'status': 'fail', 'rule': rule}
+    assert 'not a status of a trigger' in error_of(dr.validate_check, 'x', from_rule)
 
 
 @pytest.mark.parametrize('item, expected', [
@@ -189,25 +189,25 @@ def test_json_is_stable_whatever_the_key_order_of_the_input():
 
 
 def test_non_finite_observations_stay_valid_json():
-    record, _ = dr.build_record(params(checks=[check(status='no_data', observed=float('nan')),
-                                               check(observed=float('inf'))]), T0)
+    checks = [check(status='no_data', observed=float('nan')), check(observed=float('inf'))]
+    record = dr.build_record(params(checks=checks), T0)[0]
     parsed = json.loads(dr.to_json(record))
     assert [c['observed'] for c in parsed['checks']] == ['NaN', '+Inf']
 
 
 def test_summary_counts_statuses_and_lists_what_needs_attention():
-    record, _ = dr.build_record(params(checks=[
+    record = dr.build_record(params(checks=[
         check(), check(id='a', status='fail'), check(id='b', kind='trigger', status='fire'),
-        check(id='c', kind='trigger', status='quiet'), check(id='d', status='no_data')]), T0)
+        check(id='c', kind='trigger', status='quiet'), check(id='d', status='no_data')]), T0)[0]
     assert record['summary']['checks'] == 5
     assert record['summary']['by_status'] == {'pass': 1, 'fail': 1, 'warn': 0, 'no_data': 1, 'quiet': 1, 'fire': 1}
     assert record['summary']['attention'] == ['a', 'b', 'd']
 
 
 def test_timeline_in_time_order_same_time_keeps_the_given_order():
-    record, _ = dr.build_record(params(timeline=[
+    record = dr.build_record(params(timeline=[
         {'at': '2026-11-28T00:30:00Z', 'event': 'third'}, {'at': T0, 'event': 'first'},
-        {'at': '2026-11-28T00:00:00Z', 'event': 'second', 'who': 'bob'}]), T0)
+        {'at': '2026-11-28T00:00:00Z', 'event': 'second', 'who': 'bob'}]), T0)[0]
     assert [e['event'] for e in record['timeline']] == ['first', 'second', 'third']
     assert record['timeline'][1] == {'at': '2026-11-28T00:00:00Z', 'event': 'second', 'who': 'bob'}
 
@@ -234,12 +234,12 @@ def test_show_value(value, expected):
 
 
 def test_markdown_of_a_deployment():
-    record, _ = dr.build_record(params(
+    record = dr.build_record(params(
         checks=[check(), check(id='deployment_day.build_phase.6', name='binary | size', status='fail',
                                observed=204800, detail='line one\nline two',
                                rule={'kind': 'gate', 'op': '<', 'value': 204800, 'unit': 'bytes'})],
         signoffs={'deployment_day.pre_flight_checks.1': 'alice', 'deployment_day.pre_flight_checks.7': ''},
-        timeline=[{'at': T0, 'event': 'deploy started'}], extra={'program_id': 'Prog1111'}), T0)
+        timeline=[{'at': T0, 'event': 'deploy started'}], extra={'program_id': 'Prog1111'}), T0)[0]
     text = dr.to_markdown(record)
     assert text.startswith('# Deployment record: release 1.2.0\n')
     assert '| Release | 1.2.0 (previous: 1.1.0) |' in text
@@ -261,7 +261,7 @@ def test_markdown_of_an_incident_has_the_trigger_and_the_post_mortem_stub():
     trigger = check(id=ROLLBACK_ERRORS, name='error rate', kind='trigger', status='fire', observed=0.3,
                     detail='held 360s of required 300s: FIRE',
                     rule={'kind': 'trigger', 'op': '>', 'value': 0.2, 'for': '5m', 'unit': 'ratio'})
-    record, _ = dr.build_record(params(kind='incident', outcome='ROLLED-BACK', trigger=trigger), T0)
+    record = dr.build_record(params(kind='incident', outcome='ROLLED-BACK', trigger=trigger), T0)[0]
     assert record['post_mortem'] == {'review_due_by': '2026-11-29T01:02:03Z'}
     text = dr.to_markdown(record)
     assert text.startswith('# Incident record: release 1.2.0\n')
@@ -386,7 +386,7 @@ def test_an_unreachable_prometheus_ends_the_plot(rules):
 def test_markdown_lists_what_the_plot_shows(rules):
     spec = spec_of(rules, [ERRORS, P95])
     client = FakeClient({rules[ERRORS]['query'].strip(): matrix([(T0, 0.01), (T0 + 15, 0.07)])})
-    record, _ = dr.build_record(params(), T0)
+    record = dr.build_record(params(), T0)[0]
     record['plot'] = dr.plot_summary(spec, dr.fetch_plot(client, spec), 'deployment.png')
     text = dr.to_markdown(record)
     assert '![error rate, latency P95 from 2026-11-28T00:00:00Z to 2026-11-28T01:00:00Z](deployment.png)' in text

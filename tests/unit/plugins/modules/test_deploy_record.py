@@ -82,7 +82,7 @@ def test_documentation_matches_the_argument_spec():
 def test_writes_json_and_markdown_with_their_modes(args):
     old = os.umask(0o077)  # the modes are the module's, not the umask's
     try:
-        result, _ = run(args)
+        result = run(args)[0]
     finally:
         os.umask(old)
     directory = args['dir']
@@ -93,8 +93,8 @@ def test_writes_json_and_markdown_with_their_modes(args):
     assert mode(directory) == 0o750
     assert [mode(f) for f in result['files']] == [0o640, 0o640]
     record = json.load(open(result['files'][0]))
-    assert (record['kind'], record['release'], record['operator'], record['outcome']) == ('deployment', '1.2.0',
-                                                                                         'alice', 'GO')
+    identity = (record['kind'], record['release'], record['operator'], record['outcome'])
+    assert identity == ('deployment', '1.2.0', 'alice', 'GO')
     assert record['plot'] is None and record['plot_error'] is None
     assert result['plot'] is None and result['outcome'] == 'GO'
     assert result['summary']['by_status']['pass'] == 1
@@ -104,13 +104,13 @@ def test_writes_json_and_markdown_with_their_modes(args):
 
 def test_second_run_changes_nothing_and_a_wrong_mode_is_fixed(args):
     assert run(args)[0]['changed'] is True
-    again, _ = run(args)
+    again = run(args)[0]
     assert again['changed'] is False and again['changed_files'] == []
     json_file = again['files'][0]
     os.chmod(json_file, 0o644)
-    fixed, _ = run(args)
+    fixed = run(args)[0]
     assert fixed['changed'] is True and fixed['changed_files'] == [json_file] and mode(json_file) == 0o640
-    changed, _ = run(dict(args, outcome='NO-GO'))
+    changed = run(dict(args, outcome='NO-GO'))[0]
     assert changed['changed_files'] == again['files']
 
 
@@ -122,13 +122,13 @@ def test_an_existing_directory_keeps_its_mode(args):
 
 
 def test_check_mode_writes_nothing_and_says_what_it_would_write(args):
-    result, _ = run(args, check_mode=True)
+    result = run(args, check_mode=True)[0]
     assert result['changed'] is True
     assert [os.path.basename(f) for f in result['changed_files']] == ['deployment.json', 'deployment.md']
     assert not os.path.exists(os.path.dirname(args['dir']))
     assert result['msg'].startswith('would write deployment record of 1.2.0 (GO)')
     run(args)
-    unchanged, _ = run(args, check_mode=True)
+    unchanged = run(args, check_mode=True)[0]
     assert unchanged['changed'] is False
     assert run(dict(args, outcome='ROLLED-BACK'), check_mode=True)[0]['changed'] is True
     assert json.load(open(unchanged['files'][0]))['outcome'] == 'GO'
@@ -138,7 +138,7 @@ def test_incident_record(args):
     trigger = {'id': 'rollback_criteria.1', 'name': 'error rate', 'kind': 'trigger', 'observed': 0.3,
                'status': 'fire', 'detail': 'held 360s of required 300s: FIRE',
                'rule': {'kind': 'trigger', 'op': '>', 'value': 0.2, 'for': '5m', 'unit': 'ratio'}}
-    result, _ = run(dict(args, kind='incident', outcome='ROLLED-BACK', trigger=trigger))
+    result = run(dict(args, kind='incident', outcome='ROLLED-BACK', trigger=trigger))[0]
     assert [os.path.basename(f) for f in result['files']] == ['incident.json', 'incident.md']
     record = json.load(open(result['files'][0]))
     assert record['trigger']['status'] == 'fire' and record['post_mortem']['review_due_by'] == '2026-11-29T00:45:00Z'
@@ -191,13 +191,13 @@ def test_bad_input_fails_naming_field_value_and_rule_and_writes_nothing(args, ch
 def test_dir_that_is_a_file(args):
     os.makedirs(os.path.dirname(args['dir']))
     open(args['dir'], 'w').close()
-    result, _ = run(args)
+    result = run(args)[0]
     assert result['failed'] is True and 'exists and is not a directory' in result['msg']
 
 
 def test_without_matplotlib_a_plot_is_refused_before_anything_is_written(args, monkeypatch):
     monkeypatch.setattr(deploy_record_plot, 'HAS_MATPLOTLIB', False)
-    result, _ = run(dict(args, plot={'prometheus_url': 'http://127.0.0.1:9', 'series': ['a'], 'rules': {'a': {}}}))
+    result = run(dict(args, plot={'prometheus_url': 'http://127.0.0.1:9', 'series': ['a'], 'rules': {'a': {}}}))[0]
     assert result['failed'] is True and 'Failed to import the required Python library (matplotlib)' in result['msg']
     assert listing(args['dir']) is None
     assert run(args)[0]['changed'] is True  # without a plot, matplotlib is not needed
@@ -208,7 +208,7 @@ def test_without_matplotlib_a_plot_is_refused_before_anything_is_written(args, m
 def test_unreachable_prometheus_still_writes_the_record_with_a_warning(args, closed_url, rules):
     args['plot'] = {'prometheus_url': closed_url, 'series': ['post_deployment.immediate_monitoring.1',
                                                              'rollback_criteria.1'], 'rules': rules}
-    result, _ = run(args)
+    result = run(args)[0]
     assert result['changed'] is True and 'failed' not in result
     assert [os.path.basename(f) for f in result['files']] == ['deployment.json', 'deployment.md']
     assert listing(args['dir']) == ['deployment.json', 'deployment.md']
