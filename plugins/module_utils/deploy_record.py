@@ -60,6 +60,10 @@ MAX_POINTS = 11000
 FATAL_ERRORS = ('connection', 'timeout', 'invalid_url', 'invalid_json', 'http')
 # Fields of a check in the order the JSON lists them; other fields follow, sorted.
 CHECK_FIELDS = ('id', 'name', 'kind', 'status', 'observed', 'rule', 'breached', 'detail')
+# The record's own top-level fields, in their JSON order; extra's keys follow them.
+RECORD_FIELDS = ('format', 'kind', 'release', 'previous_release', 'operator', 'started_at', 'finished_at',
+                 'duration', 'outcome', 'summary', 'checks', 'signoffs', 'timeline', 'trigger', 'plot',
+                 'plot_error', 'post_mortem')
 REVIEW_WITHIN = 24 * 3600  # the checklist: schedule the incident review within 24 hours
 
 _TIME_HELP = 'must be unix seconds or an RFC 3339 timestamp with a zone (e.g. 2026-11-28T00:00:00Z)'
@@ -310,11 +314,20 @@ def build_record(params, now):
         'trigger': trigger,
         'plot': None,
         'plot_error': None,
-        'extra': _json_safe(_sorted_deep(free['extra'])),
+        'post_mortem': {'review_due_by': format_time(finished + REVIEW_WITHIN)} if kind == 'incident' else None,
     }
-    if kind == 'incident':
-        record['post_mortem'] = {'review_due_by': format_time(finished + REVIEW_WITHIN)}
+    # extra is merged into the record, after its own fields; it cannot replace one of them.
+    for key, value in sorted(_sorted_deep(free['extra']).items()):
+        if key in RECORD_FIELDS:
+            raise RecordError('extra.%s' % key, value, "is one of the record's own fields (%s): choose another name"
+                              % ', '.join(RECORD_FIELDS))
+        record[key] = _json_safe(value)
     return record, secrets
+
+
+def extra_of(record):
+    """The fields that came from ``extra``."""
+    return dict((k, v) for k, v in record.items() if k not in RECORD_FIELDS)
 
 
 def _sorted_deep(value):
@@ -551,8 +564,8 @@ def to_markdown(record, png_name=None):
     elif record.get('plot_error'):
         lines += ['## Watch window', '', 'No plot: %s' % _cell(record['plot_error']), '']
 
-    if record.get('extra'):
-        lines += ['## Details', '', '```json', json.dumps(record['extra'], indent=2, ensure_ascii=False,
+    if extra_of(record):
+        lines += ['## Details', '', '```json', json.dumps(extra_of(record), indent=2, ensure_ascii=False,
                                                           default=str), '```', '']
 
     if kind == 'incident':

@@ -162,8 +162,9 @@ options:
         type: str
   extra:
     description:
-      - Anything else to keep in the record (the Solana program id, the images, ...), written under C(extra) in the
-        JSON and as a JSON block in the Markdown.
+      - Anything else to keep in the record (the Solana program id, the images, ...), merged into the JSON after
+        the record's own fields (its keys sorted) and shown as a JSON block in the Markdown.
+      - A key may not be one of the record's own top-level fields (C(kind), C(outcome), C(checks), C(plot), ...).
     type: dict
     default: {}
 notes:

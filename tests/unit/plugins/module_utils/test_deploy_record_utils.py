@@ -159,6 +159,7 @@ def test_outcomes(outcome):
     ('timeline', [{'event': 'x'}], "needs 'at' (when) and 'event'"),
     ('signoffs', {'a.1': {'at': T0}}, "signoffs.a.1 = {\"at\": %d}: a sign-off given as a mapping needs 'by'" % T0),
     ('checks', [check(), check(status='ok')], "checks[1] (id 'post_deployment.immediate_monitoring.4').status"),
+    ('extra', {'plot': 'mine'}, "extra.plot = 'mine': is one of the record's own fields (format, kind, release"),
 ])
 def test_bad_inputs_name_field_value_and_rule(field, value, expected):
     assert expected in error_of(dr.build_record, params(**{field: value}), T0)
@@ -182,8 +183,8 @@ def test_json_is_stable_whatever_the_key_order_of_the_input():
     first = dr.to_json(dr.build_record(one, T0)[0])
     assert first == dr.to_json(dr.build_record(reordered, T0)[0])
     record = json.loads(first)
-    assert list(record)[:9] == ['format', 'kind', 'release', 'previous_release', 'operator', 'started_at',
-                                'finished_at', 'duration', 'outcome']
+    assert list(record) == list(dr.RECORD_FIELDS) + ['a', 'z']  # extra merged after the own fields
+    assert record['a'] == {'b': 3, 'y': 2} and record['post_mortem'] is None
     assert list(record['checks'][0]) == [f for f in dr.CHECK_FIELDS if f in check()]
     assert list(record['signoffs']) == ['a.1', 'b.1']
 

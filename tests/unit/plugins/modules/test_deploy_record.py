@@ -163,7 +163,7 @@ def test_secrets_are_never_written_nor_returned(args, closed_url):
         assert secret not in contents and secret not in raw
     record = json.load(open(result['files'][0]))
     assert record['checks'][0]['api_key'] == record['timeline'][0]['db_password'] == '<redacted>'
-    assert record['extra']['ci'][0]['Access-Token'] == '<redacted>'
+    assert record['ci'][0]['Access-Token'] == '<redacted>' and record['images'] == {'prover': 'x402/prover:1.2.0'}
     assert 'x402/prover:1.2.0' in contents
 
 
@@ -177,6 +177,7 @@ def test_secrets_are_never_written_nor_returned(args, closed_url):
     ({'checks': [{'id': 'a.1', 'status': 'ok'}]},
      "checks[0] (id 'a.1').status = 'ok': must be one of pass, fail, warn, no_data, quiet, fire"),
     ({'kind': 'incident'}, 'trigger = null: an incident record needs what fired'),
+    ({'extra': {'outcome': 'GO'}}, "extra.outcome = 'GO': is one of the record's own fields"),
     ({'plot': {'prometheus_url': 'http://127.0.0.1:9', 'series': ['x.1'], 'rules': {'y.1': {}}}},
      "plot.series[0] = 'x.1': is not a rule of plot.rules (known: y.1)"),
     ({'plot': {'series': ['x.1'], 'rules': {}}}, 'missing required arguments: prometheus_url found in plot'),
