@@ -15,7 +15,7 @@ import stat
 import pytest
 import yaml
 
-from testlib import module_warning_texts, run_module_in_process
+from testlib import assert_options_documented, module_warning_texts, run_module_in_process
 
 from ansible_collections.x402.runbook.plugins.module_utils import deploy_record_plot
 from ansible_collections.x402.runbook.plugins.modules import deploy_record
@@ -60,14 +60,7 @@ def test_documentation_matches_the_argument_spec():
     doc = yaml.safe_load(deploy_record.DOCUMENTATION)
     spec = deploy_record.argument_spec()
     assert doc['module'] == 'deploy_record'
-    for options, documented in ((spec, doc['options']), (spec['plot']['options'], doc['options']['plot']['suboptions'])):
-        assert set(documented) == set(options)
-        for name, option in options.items():
-            assert documented[name]['type'] == option['type'], name
-            assert documented[name].get('required', False) == option.get('required', False), name
-            assert documented[name].get('default') == option.get('default'), name
-            assert documented[name].get('choices') == option.get('choices'), name
-            assert documented[name].get('elements') == option.get('elements'), name
+    assert_options_documented(doc['options'], spec)
     plot = spec['plot']['options']
     assert plot['headers']['no_log'] is True and plot['url_password']['no_log'] is True
     assert doc['attributes']['check_mode']['support'] == 'full'
