@@ -345,6 +345,7 @@ class ToolProcess:
         with open(self.log_path, 'wb') as log:
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                                          cwd=self.cwd and str(self.cwd))
+
         def ready():
             with urllib.request.urlopen(self.ready_url, timeout=2) as response:  # noqa: S310 (127.0.0.1 only)
                 return response.status == 200

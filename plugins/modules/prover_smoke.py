@@ -276,7 +276,7 @@ def argument_spec():
     return dict(
         url=dict(type='str', required=True),
         api_key=dict(type='str', no_log=True),
-        api_key_header=dict(type='str', default='X-API-Key'),
+        api_key_header=dict(type='str', default='X-API-Key', no_log=False),  # a header name, not a secret
         allowed_origin=dict(type='str'),
         foreign_origin=dict(type='str', default='https://not-allowed.example'),
         rate_limit_burst=dict(type='int'),
