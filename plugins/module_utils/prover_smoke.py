@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import http.client
+import inspect
 import json
 import os
 import re
@@ -55,6 +56,13 @@ _EXCERPT = 200
 _METRIC_NAME = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*$')
 _ANSI = re.compile(r'\x1b\[[0-9;]*m')
 _POLL = 0.25
+
+
+# An ansible-core whose Request.open takes no context builds one per request (slow, but it works).
+try:
+    _REQUEST_TAKES_CONTEXT = 'context' in inspect.signature(Request.open).parameters
+except (TypeError, ValueError):
+    _REQUEST_TAKES_CONTEXT = False
 
 
 class SmokeError(ValueError):
@@ -149,11 +157,14 @@ class HttpClient:
             hdrs['Content-Type'] = 'application/json'
         hdrs.update(headers or {})
         try:
-            if self._context is None:
-                # Plain http never uses the context (redirects are not followed): skip loading the CA store.
-                self._context = (make_context(validate_certs=self.validate_certs) if self.base.startswith('https:')
-                                 else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
-            response = self._http.open(method, self.base + path, data=data, headers=hdrs, context=self._context)
+            extra = {}
+            if _REQUEST_TAKES_CONTEXT:
+                if self._context is None:
+                    # Plain http never uses the context (redirects are not followed): skip loading the CA store.
+                    self._context = (make_context(validate_certs=self.validate_certs)
+                                     if self.base.startswith('https:') else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+                extra['context'] = self._context
+            response = self._http.open(method, self.base + path, data=data, headers=hdrs, **extra)
             return Response(getattr(response, 'status', None) or response.getcode(),
                             dict(response.headers.items()), response.read())
         except HTTPError as exc:
