@@ -53,8 +53,10 @@ def threshold_data():
     return yaml.safe_load(THRESHOLDS_FILE.read_text())
 
 
-def run_local_play(tmp_path, tasks, roles=(), play_vars=None, callback='ansible.builtin.json', tags=None):
-    """Run one play on localhost with the venv's interpreter; return the finished process."""
+def run_local_play(tmp_path, tasks, roles=(), play_vars=None, callback='ansible.builtin.json', tags=None,
+                   extra_args=()):
+    """Run one play on localhost with the venv's interpreter; return the finished process.
+    extra_args go to ansible-playbook as they are (e.g. -vvv, --diff, --vault-password-file F)."""
     import yaml  # pylint: disable=import-outside-toplevel
     play = {'name': 'test play', 'hosts': 'localhost', 'gather_facts': False, 'tasks': tasks}
     if roles:
@@ -68,7 +70,7 @@ def run_local_play(tmp_path, tasks, roles=(), play_vars=None, callback='ansible.
     cmd = [str(VENV_BIN / 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(path)]
     if tags:
         cmd += ['--tags', tags]
-    return run(cmd, env=env, timeout=300)
+    return run(cmd + list(extra_args), env=env, timeout=300)
 
 
 def task_results(process):
