@@ -270,10 +270,12 @@ def validate(params, checks):
         if not isinstance(vkey, dict) or vkey.get('protocol') != 'groth16':
             raise SmokeError('verification_key: %r is not a Groth16 verification key (protocol %r, expected '
                              "'groth16')" % (key, vkey.get('protocol') if isinstance(vkey, dict) else None))
-        snarkjs = params.get('snarkjs') or shutil.which('snarkjs')
+        given = params.get('snarkjs') or 'snarkjs'
+        snarkjs = given if os.sep in given else shutil.which(given)  # a bare name is looked up on PATH
         if not snarkjs or not (os.path.isfile(snarkjs) and os.access(snarkjs, os.X_OK)):
-            raise SmokeError('snarkjs: %r is not an executable file (the snarkjs CLI verifies the proof locally; '
-                             'give its path, e.g. node_modules/.bin/snarkjs)' % (params.get('snarkjs') or 'snarkjs',))
+            raise SmokeError('snarkjs: %r is not an executable file%s (the snarkjs CLI verifies the proof locally; '
+                             'give its path, e.g. node_modules/.bin/snarkjs)'
+                             % (given, '' if os.sep in given else ' on PATH'))
         params['snarkjs'] = snarkjs
         if params.get('proof_request') is not None and not isinstance(params['proof_request'], dict):
             raise SmokeError('proof_request: must be a mapping of input name to decimal string')

@@ -103,7 +103,7 @@ options:
   snarkjs:
     description:
       - The snarkjs CLI used to verify the proof (for example the circuit build's C(node_modules/.bin/snarkjs);
-        it needs C(node) on PATH). Defaults to C(snarkjs) on PATH.
+        it needs C(node) on PATH). A bare name is looked up on PATH. Defaults to C(snarkjs) on PATH.
     type: path
   expected_version:
     description: The version C(/health) must report (the release being deployed).

@@ -130,6 +130,17 @@ def test_verification_key_and_snarkjs_are_checked_before_any_request(tmp_path, v
         validate(params('http://127.0.0.1:1', vkey=vkey, snarkjs='/nonexistent/snarkjs'), ['proof'])
 
 
+def test_a_bare_snarkjs_name_is_looked_up_on_path(tmp_path, vkey, monkeypatch):
+    found = fake_snarkjs(tmp_path)
+    monkeypatch.setenv('PATH', str(tmp_path))
+    for given in ('snarkjs', None):
+        args = params('http://127.0.0.1:1', vkey=vkey, snarkjs=given)
+        validate(args, ['proof'])
+        assert args['snarkjs'] == found
+    with pytest.raises(SmokeError, match="snarkjs: 'snarkjs-0.7' is not an executable file on PATH"):
+        validate(params('http://127.0.0.1:1', vkey=vkey, snarkjs='snarkjs-0.7'), ['proof'])
+
+
 def test_sample_request_is_relative_to_now():
     body = sample_proof_request(1_800_000_000)
     assert body['currentTime'] == '1800000000' and body['paymentTime'] == '1799999940'
