@@ -238,8 +238,11 @@ class Watch:
             rule = validate_rule(rule, rule_id=rule_id)
         except ThresholdError as exc:
             self.module.fail_json(msg='%ss: invalid rule %s: %s' % (kind, rule_id, exc))
-        if rule.get('kind') != kind:
-            self.module.fail_json(msg='%ss: rule %s has kind %r, not %r' % (kind, rule_id, rule.get('kind'), kind))
+        # An inventory may relax a gate to an expectation (reported, never blocking).
+        allowed = ('gate', 'expectation') if kind == 'gate' else ('trigger',)
+        if rule.get('kind') not in allowed:
+            self.module.fail_json(msg='%ss: rule %s has kind %r, must be %s'
+                                  % (kind, rule_id, rule.get('kind'), ' or '.join(allowed)))
         if kind == 'trigger' and rule.get('for_seconds'):
             scaled = max(rule['for_seconds'] * self.module.params['time_scale'], self.step)
             rule['for_seconds'] = scaled
@@ -335,7 +338,7 @@ def argument_spec():
         sample=dict(type='dict', options=dict(
             url=dict(type='str', required=True),
             api_key=dict(type='str', required=True, no_log=True),
-            api_key_header=dict(type='str', default='X-API-Key'),
+            api_key_header=dict(type='str', default='X-API-Key', no_log=False),
             verification_key=dict(type='path', required=True),
             snarkjs=dict(type='path', required=True),
         )),
