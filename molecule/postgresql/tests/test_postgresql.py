@@ -50,6 +50,13 @@ def test_server_running_with_page_checksums(host):
     assert admin_sql(host, 'SHOW data_checksums').stdout.strip() == 'on'
 
 
+@pytest.mark.parametrize('setting, value', [('fsync', 'on'), ('full_page_writes', 'on'), ('synchronous_commit', 'on'),
+                                            ('wal_level', 'replica'), ('password_encryption', 'scram-sha-256'),
+                                            ('ssl_min_protocol_version', 'TLSv1.2')])
+def test_integrity_and_security_settings_in_force(host, setting, value):
+    assert admin_sql(host, 'SHOW %s' % setting).stdout.strip() == value
+
+
 def test_listens_on_loopback_and_the_host_address_only(host, address):
     sockets = host.check_output("ss -Htln 'sport = :5432'")
     assert '127.0.0.1:5432' in sockets and '%s:5432' % address in sockets
