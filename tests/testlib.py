@@ -461,3 +461,8 @@ def fake_snarkjs(directory, valid=True):
         'echo "[INFO]  snarkJS: OK!"; exit 0' if valid else 'echo "[ERROR] snarkJS: Invalid proof"; exit 1'))
     path.chmod(0o755)
     return str(path)
+
+
+def run_playbook(*args, env=None, timeout=1800):
+    """`ansible-playbook ARGS` from the repository root with the project's toolchain."""
+    return run(['ansible-playbook', *args], env=env, timeout=timeout)

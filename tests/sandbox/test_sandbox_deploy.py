@@ -1,17 +1,14 @@
-"""End to end on the local sandbox: create it, run deploy.yml's pre-flight for real,
-break it in the ways an operator would meet, and query live gates with metrics_gate.
-
-The sandbox is created once for the module and destroyed afterwards
-(X402RB_KEEP_SANDBOX=1 keeps it for inspection)."""
+"""End to end on the local sandbox (tests/sandbox/conftest.py creates it): run deploy.yml's
+pre-flight for real, break it in the ways an operator would meet, and query live gates
+with metrics_gate."""
 import json
-import os
 import pathlib
 import shutil
 
 import pytest
 import yaml
 
-from testlib import ROOT, run, tool_env
+from testlib import ROOT, run, run_playbook as playbook, tool_env
 
 pytestmark = pytest.mark.sandbox
 
@@ -24,20 +21,6 @@ SANDBOX_OVERRIDES = yaml.safe_load(
 
 def overrides(**extra):
     return json.dumps({'x402_threshold_overrides': dict(SANDBOX_OVERRIDES, **extra)})
-
-
-def playbook(*args, env=None, timeout=1800):
-    return run(['ansible-playbook', *args], env=env, timeout=timeout)
-
-
-@pytest.fixture(scope='module')
-def sandbox():
-    created = playbook('playbooks/sandbox_create.yml')
-    assert created.returncode == 0, created.stdout[-6000:] + created.stderr[-3000:]
-    yield
-    if os.environ.get('X402RB_KEEP_SANDBOX') != '1':
-        destroyed = playbook('playbooks/sandbox_destroy.yml')
-        assert destroyed.returncode == 0, destroyed.stdout[-3000:]
 
 
 def records(record_dir):
