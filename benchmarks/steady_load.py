@@ -94,6 +94,8 @@ class SteadyLoad:
             'latency_ms': {'p50': percentile(latencies, 0.50), 'p95': percentile(latencies, 0.95),
                            'max': max(latencies) if latencies else None},
             'first': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.results[0][0])) if self.results else None,
+            'first_failure_epoch': min(r[0] for r in failed) if failed else None,
+            'last_failure_epoch': max(r[0] + r[1] for r in failed) if failed else None,
         }
 
 
