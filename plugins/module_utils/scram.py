@@ -33,32 +33,39 @@ def _password_bytes(password):
     if not isinstance(password, str) or password == '':
         raise ScramError('the password must be a non-empty string (got %s)'
                          % ('an empty string' if password == '' else type(password).__name__))
-    try:
-        # PostgreSQL applies SASLprep to non-ASCII passwords only; ASCII passes unchanged.
-        return password.encode('ascii')
-    except UnicodeEncodeError:
+    # PostgreSQL applies SASLprep to non-ASCII passwords only; ASCII passes unchanged.
+    if not all(ord(char) < 128 for char in password):
         raise ScramError('the password must be ASCII: SASLprep normalisation of other characters is not implemented')
+    return password.encode('ascii')
+
+
+def _decode_salt(salt):
+    raw = None
+    try:
+        raw = base64.b64decode(salt, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        pass
+    if raw is None:
+        raise ScramError('salt %r: not base64' % (salt,))
+    if not raw:
+        raise ScramError('salt %r: empty' % (salt,))
+    return raw
+
+
+def _b64(raw):
+    return base64.b64encode(raw).decode('ascii')
 
 
 def verifier(password, salt=None, iterations=DEFAULT_ITERATIONS):
     """SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey> of a password; salt is base64 (random if None)."""
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ScramError('iterations %r: must be a positive integer' % (iterations,))
-    if salt is None:
-        raw_salt = os.urandom(SALT_BYTES)
-    else:
-        try:
-            raw_salt = base64.b64decode(salt, validate=True)
-        except (binascii.Error, TypeError, ValueError):
-            raise ScramError('salt %r: not base64' % (salt,))
-        if not raw_salt:
-            raise ScramError('salt %r: empty' % (salt,))
+    raw_salt = os.urandom(SALT_BYTES) if salt is None else _decode_salt(salt)
     salted = hashlib.pbkdf2_hmac('sha256', _password_bytes(password), raw_salt, iterations)
     client_key = hmac.new(salted, b'Client Key', hashlib.sha256).digest()
     stored_key = hashlib.sha256(client_key).digest()
     server_key = hmac.new(salted, b'Server Key', hashlib.sha256).digest()
-    encode = lambda raw: base64.b64encode(raw).decode('ascii')  # noqa: E731
-    return 'SCRAM-SHA-256$%d:%s$%s:%s' % (iterations, encode(raw_salt), encode(stored_key), encode(server_key))
+    return 'SCRAM-SHA-256$%d:%s$%s:%s' % (iterations, _b64(raw_salt), _b64(stored_key), _b64(server_key))
 
 
 def parse(text):
