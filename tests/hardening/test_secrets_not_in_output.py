@@ -117,4 +117,3 @@ def test_the_service_file_names_the_server_but_holds_no_secret(planted):
     assert 'host=db.example.internal' in service and 'sslmode=verify-full' in service
     assert 'passfile=%s/app.pgpass' % planted['creds'] in service
     assert planted['pg_password'] not in service
-
