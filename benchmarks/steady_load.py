@@ -40,7 +40,7 @@ def percentile(values, fraction):
 
 
 class SteadyLoad:
-    def __init__(self, url, api_key, rps, timeout=30.0):
+    def __init__(self, url, api_key, rps, timeout=65.0):
         parts = urllib.parse.urlsplit(url)
         self.host, self.port = parts.hostname, parts.port or 80
         self.api_key = api_key

@@ -2,7 +2,6 @@
 pre-flight for real, break it in the ways an operator would meet, and query live gates
 with metrics_gate."""
 import json
-import pathlib
 import shutil
 
 import pytest
@@ -26,43 +25,6 @@ def overrides(**extra):
 def records(record_dir):
     found = sorted(record_dir.glob('*/preflight.json'))
     return [json.loads(p.read_text()) for p in found]
-
-
-def test_deploy_runs_preflight_to_go_and_writes_the_record(sandbox, tmp_path):
-    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}')
-    assert result.returncode == 0, result.stdout[-6000:]
-    [record] = records(tmp_path)
-    assert record['decision'] == 'GO'
-    assert record['release'] == '0.1.0'
-    by_id = {c['id']: c for c in record['checks']}
-    assert by_id['deployment_day.pre_flight_checks.6']['status'] == 'pass'
-    for item in ('deployment_day.pre_flight_checks.1', 'deployment_day.pre_flight_checks.2',
-                 'deployment_day.pre_flight_checks.7'):
-        assert record['signoffs'][item].startswith('sandbox'), record['signoffs']
-    # CPU, memory and disk are real measurements of the sandbox hosts, not placeholders.
-    for item in ('post_deployment.immediate_monitoring.4', 'post_deployment.immediate_monitoring.5',
-                 'post_deployment.immediate_monitoring.6'):
-        check = by_id[item]
-        assert isinstance(check['observed'], float) and 0.0 < check['observed'] <= 1.0, check
-    assert by_id['post_deployment.immediate_monitoring.5']['kind'] == 'gate'
-    assert by_id['post_deployment.immediate_monitoring.5']['status'] == 'pass'
-    for shared in ('post_deployment.immediate_monitoring.4', 'post_deployment.immediate_monitoring.6'):
-        assert by_id[shared]['kind'] == 'expectation' and by_id[shared]['status'] in ('pass', 'warn')
-    markdown = next(tmp_path.glob('*/preflight.md')).read_text()
-    assert '**Decision: GO**' in markdown and 'memory usage' in markdown
-    # The Solana section ran after the pre-flight: program on chain, verified, id saved.
-    solana = json.loads(next(tmp_path.glob('*/solana_program.json')).read_text())
-    assert solana['decision'] == 'GO', solana
-    env_file = pathlib.Path.home() / '.cache/x402-runbook/solana-localnet/app/deploy/.env.production'
-    assert f"VERIFIER_PROGRAM_ID={solana['program_id']}" in env_file.read_text().splitlines()
-
-
-def test_second_deploy_changes_nothing_on_chain(sandbox, tmp_path):
-    result = playbook('deploy.yml', '-e', f'x402_record_dir={tmp_path}')
-    assert result.returncode == 0, result.stdout[-6000:]
-    solana = json.loads(next(tmp_path.glob('*/solana_program.json')).read_text())
-    assert solana['decision'] == 'GO'
-    assert solana['deploy']['changed'] is False and solana['deploy']['action'] == 'none', solana['deploy']
 
 
 def test_missing_signoff_stops_the_deploy_before_any_change(sandbox, tmp_path):
@@ -137,7 +99,9 @@ def test_installed_collection_runs_deploy_by_its_fqcn(sandbox, tmp_path):
     shutil.copytree(ROOT / 'inventories' / 'local', workdir / 'inventory')
     env = tool_env(ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'collections'))
     env.pop('ANSIBLE_CONFIG')
-    result = run(['ansible-playbook', '-i', 'inventory', 'x402.runbook.deploy', '-e', f'x402_record_dir={tmp_path}/rec'],
-                 cwd=workdir, env=env)
+    # The pre-flight section is enough to show the installed collection resolves and runs;
+    # the whole deploy is tests/sandbox/test_stack_release.py's.
+    result = run(['ansible-playbook', '-i', 'inventory', 'x402.runbook.deploy', '-e', f'x402_record_dir={tmp_path}/rec',
+                  '--tags', 'deployment_day.pre_flight_checks'], cwd=workdir, env=env)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert records(tmp_path / 'rec')[0]['decision'] == 'GO'

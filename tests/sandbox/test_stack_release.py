@@ -99,7 +99,21 @@ def first_release(sandbox, tmp_path_factory):  # pylint: disable=unused-argument
 def test_first_release_goes_live_with_record_and_plot(first_release):
     rec = record(first_release)
     assert rec['outcome'] == 'GO'
+    assert rec['release'] == GOOD
     checks = by_id(rec)
+    for item in ('deployment_day.pre_flight_checks.1', 'deployment_day.pre_flight_checks.2',
+                 'deployment_day.pre_flight_checks.5', 'deployment_day.pre_flight_checks.7'):
+        assert rec['signoffs'][item].startswith('sandbox'), rec['signoffs']
+    # CPU, memory and disk are real measurements of the sandbox hosts, not placeholders.
+    for item in ('post_deployment.immediate_monitoring.4', 'post_deployment.immediate_monitoring.5',
+                 'post_deployment.immediate_monitoring.6'):
+        assert isinstance(checks[item]['observed'], float) and 0.0 < checks[item]['observed'] <= 1.0, checks[item]
+    assert checks['post_deployment.immediate_monitoring.5']['kind'] == 'gate'
+    # The Solana section ran: program on chain, verified, its id saved for the services.
+    solana = json.loads(next(first_release.glob('*/solana_program.json')).read_text())
+    assert solana['decision'] == 'GO', solana
+    env_file = HOME / 'solana-localnet' / 'app' / 'deploy' / '.env.production'
+    assert f"VERIFIER_PROGRAM_ID={solana['program_id']}" in env_file.read_text().splitlines()
     for item in ('deployment_day.build_phase.2', 'deployment_day.build_phase.4', 'deployment_day.build_phase.9',
                  'deployment_day.pre_flight_checks.3', 'deployment_day.pre_flight_checks.4',
                  'deployment_day.deploy_services.1', 'deployment_day.deploy_services.2',
@@ -122,7 +136,7 @@ def test_first_release_goes_live_with_record_and_plot(first_release):
 def test_upgrade_rolls_one_prover_at_a_time_and_loses_no_request(first_release, tmp_path):  # pylint: disable=unused-argument
     stop = tmp_path / 'stop'
     load = subprocess.Popen([sys.executable, str(ROOT / 'benchmarks' / 'steady_load.py'), '--url',
-                             f'http://127.0.0.1:{LB_PORT}', '--api-key-file', str(KEY_FILE), '--rps', '2',
+                             f'http://127.0.0.1:{LB_PORT}', '--api-key-file', str(KEY_FILE), '--rps', '1',
                              '--stop-file', str(stop)], stdout=subprocess.PIPE, text=True)
     try:
         result = deploy(tmp_path, SECOND)
@@ -147,6 +161,8 @@ def test_second_run_of_the_same_release_changes_no_prover(first_release, tmp_pat
     assert result.returncode == 0, result.stdout[-8000:]
     assert {name: container(name) for name in PROVERS + ('nginx',)} == before
     assert [step['action'] for step in record(tmp_path)['rollout']] == ['unchanged', 'unchanged']
+    solana = json.loads(next(tmp_path.glob('*/solana_program.json')).read_text())
+    assert solana['deploy']['changed'] is False and solana['deploy']['action'] == 'none', solana['deploy']
 
 
 def test_missing_signoff_stops_before_anything_changes(first_release, tmp_path):  # pylint: disable=unused-argument
