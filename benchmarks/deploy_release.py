@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Deploy benchmark on the sandbox (prints numbers; not a test).
 
     scripts/with-env.sh python3 benchmarks/deploy_release.py [--rps 2]
@@ -57,7 +56,7 @@ def under_load(rps, workdir, action):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--rps', type=float, default=2.0)
     parser.add_argument('--good', default='0.9.%d' % (int(time.time()) % 100000))
     args = parser.parse_args()

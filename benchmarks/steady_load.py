@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Steady proof traffic against the x402 service, from its own process (standard library only).
 
     python3 benchmarks/steady_load.py --url http://127.0.0.1:18000 --api-key-file KEY --rps 2 --stop-file STOP
@@ -100,7 +99,7 @@ class SteadyLoad:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--url', required=True)
     parser.add_argument('--api-key-file', required=True, help='file holding the API key (never printed)')
     parser.add_argument('--rps', type=float, default=2.0, help='requests per second (default 2)')
