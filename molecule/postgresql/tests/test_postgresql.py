@@ -202,6 +202,13 @@ def test_pg_hba_has_no_plain_host_accept(host):
     assert all(r[-1] in ('scram-sha-256', 'reject') for r in rules if r[0] == 'hostssl')
 
 
+def test_no_leftover_backups_of_the_authentication_files(host):
+    # The side effect made the role put a refused pg_hba.conf back: no backup copy stays behind.
+    assert host.run('ls /etc/postgresql/15/main/').stdout.split() == [
+        'conf.d', 'environment', 'pg_ctl.conf', 'pg_hba.conf', 'pg_ident.conf', 'postgresql.conf', 'start.conf', 'tls',
+        'x402-backup-recipients.txt']
+
+
 def test_backup_timer_every_four_hours(host):
     assert host.service('x402-pg-backup.timer').is_enabled
     assert host.service('x402-pg-backup.timer').is_running
