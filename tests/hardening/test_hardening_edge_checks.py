@@ -37,7 +37,7 @@ def preflight(tmp_path, **variables):
 
 
 def test_a_complete_own_ca_setting_passes_the_preflight(tmp_path):
-    process, _ = preflight(tmp_path, hardening_edge_tls_source='own_ca')
+    process = preflight(tmp_path, hardening_edge_tls_source='own_ca')[0]
     assert process.returncode == 0, process.stdout[-3000:]
 
 
@@ -53,7 +53,7 @@ def test_a_missing_provided_certificate_is_named(tmp_path):
     process, results = preflight(tmp_path, hardening_edge_tls_certificate=str(tmp_path / 'none.crt'),
                                  hardening_edge_tls_certificate_key=str(tmp_path / 'none.key'))
     assert process.returncode != 0
-    name, _ = failure(results)
+    name = failure(results)[0]
     assert name == 'Assert that the provided certificate and key are present'
     failed = [item for item in results[ROLE + ' : ' + name]['results'] if item.get('failed')]
     assert '%s (hardening_edge_tls_certificate) is not a file' % (tmp_path / 'none.crt') in failed[0]['msg']
@@ -88,7 +88,7 @@ def test_bad_values_are_named(tmp_path, variable, value, expected):
 def test_the_argument_spec_refuses_an_unknown_certificate_source(tmp_path):
     process, results = preflight(tmp_path, hardening_edge_tls_source='selfsigned')
     assert process.returncode != 0
-    _, msg = failure(results)
+    msg = failure(results)[1]
     assert 'hardening_edge_tls_source' in msg and 'provided, own_ca' in msg
 
 

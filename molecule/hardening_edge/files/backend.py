@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Stand-in backend of the hardening_edge scenario: the provers' authentication contract.
 
 200 with a JSON body for an API key (X-API-Key or `Authorization: Bearer`) starting with

@@ -296,10 +296,11 @@ def test_ssh_brute_force_from_the_admin_network_gets_banned(edge, admin, unban_a
     assert tcp_connects(admin, target, 22), 'SSH must be reachable from the admin network before the attack'
     admin.check_output("test -f /tmp/attacker_key || ssh-keygen -q -t ed25519 -N '' -f /tmp/attacker_key")
     # Stop once banned; `timeout`: a connection the ban cuts mid-login would otherwise retransmit for ~15 min.
-    for _ in range(SSH_MAXRETRY + 2):
+    for attempt in range(1, SSH_MAXRETRY + 3):
         admin.run('timeout 10 ssh -n -i /tmp/attacker_key -o BatchMode=yes -o IdentitiesOnly=yes '
                   '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 attacker@%s true', target)
         if ip in banned(edge, 'sshd'):
+            print('\nbanned after %d SSH attempts' % attempt)
             break
     assert wait_for_ban(edge, 'sshd', ip), edge.check_output('fail2ban-client status sshd')
     print('\n' + edge.check_output('fail2ban-client status sshd'))
