@@ -43,8 +43,8 @@ def deploy(version, workdir, *extra):
     return result, started, time.time()
 
 
-def under_load(rps, workdir, action):
-    stop = workdir / 'stop'
+def under_load(rps, workdir, action, name):
+    stop = workdir / ('stop-' + name)
     load = subprocess.Popen([sys.executable, str(ROOT / 'benchmarks' / 'steady_load.py'), '--url', URL,
                              '--api-key-file', str(KEY_FILE), '--rps', str(rps), '--stop-file', str(stop)],
                             stdout=subprocess.PIPE, text=True)
@@ -64,7 +64,7 @@ def main():
     if previous is None:
         sys.exit('no release answers on %s: run `make deploy` first' % URL)
     work = pathlib.Path(tempfile.mkdtemp(prefix='x402-bench-'))
-    (result, started, ended), load = under_load(args.rps, work, lambda: deploy(args.good, work / 'good'))
+    (result, started, ended), load = under_load(args.rps, work, lambda: deploy(args.good, work / 'good'), 'good')
     good = {'release': args.good, 'from': previous, 'exit': result.returncode,
             'deploy_wall_s': round(ended - started, 1), 'load': load}
     bad_version = args.good + '-bad'
@@ -75,7 +75,7 @@ def main():
             time.sleep(0.5)
         return result, started, time.time()
 
-    (result, started, healthy_again), load = under_load(args.rps, work, bad_deploy)
+    (result, started, healthy_again), load = under_load(args.rps, work, bad_deploy, 'bad')
     first_bad = load.get('first_failure_epoch')
     bad = {'release': bad_version, 'exit': result.returncode, 'deploy_and_rollback_wall_s': round(healthy_again - started, 1),
            'bad_live_to_healthy_again_s': round(healthy_again - first_bad, 1) if first_bad else None,
