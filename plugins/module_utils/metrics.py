@@ -44,6 +44,27 @@ def labels_text(labels):
     return '{%s}' % ', '.join('%s="%s"' % item for item in sorted(shown.items()))
 
 
+def describe(result):
+    """'CPU usage: observed 0.93, required < 0.7', 'disk usage: no data (fails closed)', ..."""
+    rule = result.get('rule') or {}
+    name = result.get('name')
+    kind = result.get('kind')
+    if result.get('observed') is None:
+        if kind == 'gate':
+            return '%s: no data (fails closed)' % name
+        if result.get('status') in ('fire', 'warn'):
+            return '%s: no data, which is itself the signal (no_data: breach)' % name
+        if kind == 'trigger':
+            return '%s: no data (the trigger cannot tell; escalate to the operator)' % name
+        return '%s: no data (expectation not verified)' % name
+    observed = num(result.get('observed'))
+    if kind == 'trigger':
+        window = ' for %s' % rule.get('for') if rule.get('for') else ''
+        return '%s: observed %s, fires when %s%s' % (name, observed, requirement(rule), window)
+    verb = 'required' if kind == 'gate' else 'expected'
+    return '%s: observed %s, %s %s' % (name, observed, verb, requirement(rule))
+
+
 class RuleObserver:
     """Evaluates rules against a Prometheus client at a given time (seconds) and step."""
 

@@ -309,8 +309,7 @@ from ansible_collections.x402.runbook.plugins.module_utils.prometheus import (
 from ansible_collections.x402.runbook.plugins.module_utils.metrics import (
     FATAL_ERRORS,
     RuleObserver,
-    num,
-    requirement,
+    describe,
 )
 from ansible_collections.x402.runbook.plugins.module_utils.thresholds import (
     ThresholdError,
@@ -318,10 +317,6 @@ from ansible_collections.x402.runbook.plugins.module_utils.thresholds import (
     to_seconds,
     validate_rule,
 )
-
-_num = num
-_requirement = requirement
-
 
 class MetricsGate:
 
@@ -401,7 +396,7 @@ class MetricsGate:
         # Ansible's own `warnings` (strings, shown in the play output): one per finding that is
         # reported without blocking. The engine's result dicts go to `warning_results`.
         for warning in warnings:
-            self.module.warn('metrics_gate: %s' % self._describe(warning))
+            self.module.warn('metrics_gate: %s' % describe(warning))
         output = {
             'changed': False,
             'results': results,
@@ -414,35 +409,14 @@ class MetricsGate:
         if verdict['decision'] == 'GO':
             output['msg'] = 'GO: 0 of %d checks block%s' % (
                 len(results),
-                '; %d warning(s): %s' % (len(warnings), '; '.join(self._describe(w) for w in warnings))
+                '; %d warning(s): %s' % (len(warnings), '; '.join(describe(w) for w in warnings))
                 if warnings else '')
             self.module.exit_json(**output)
         output['msg'] = '%d of %d checks block: %s' % (
-            len(blocking), len(results), '; '.join(self._describe(b) for b in blocking))
+            len(blocking), len(results), '; '.join(describe(b) for b in blocking))
         if self.module.params['fail_on_breach']:
             self.module.fail_json(**output)
         self.module.exit_json(**output)
-
-    @staticmethod
-    def _describe(result):
-        """'CPU usage: observed 0.93, required < 0.7', 'disk usage: no data (fails closed)', ..."""
-        rule = result.get('rule') or {}
-        name = result.get('name')
-        kind = result.get('kind')
-        if result.get('observed') is None:
-            if kind == 'gate':
-                return '%s: no data (fails closed)' % name
-            if result.get('status') in ('fire', 'warn'):
-                return '%s: no data, which is itself the signal (no_data: breach)' % name
-            if kind == 'trigger':
-                return '%s: no data (the trigger cannot tell; escalate to the operator)' % name
-            return '%s: no data (expectation not verified)' % name
-        observed = _num(result.get('observed'))
-        if kind == 'trigger':
-            window = ' for %s' % rule.get('for') if rule.get('for') else ''
-            return '%s: observed %s, fires when %s%s' % (name, observed, _requirement(rule), window)
-        verb = 'required' if kind == 'gate' else 'expected'
-        return '%s: observed %s, %s %s' % (name, observed, verb, _requirement(rule))
 
 
 def argument_spec():

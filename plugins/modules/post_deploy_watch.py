@@ -168,8 +168,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.x402.runbook.plugins.module_utils.metrics import (
     FATAL_ERRORS,
     RuleObserver,
-    num,
-    requirement,
+    describe,
 )
 from ansible_collections.x402.runbook.plugins.module_utils.prometheus import (
     PrometheusClient,
@@ -187,12 +186,8 @@ from ansible_collections.x402.runbook.plugins.module_utils.thresholds import (
 INVALID_PROOF_RULE = 'rollback_criteria.3'
 
 
-def describe(result):
-    rule = result.get('rule') or {}
-    observed = result.get('observed')
-    shown = 'no data' if observed is None else num(observed) if isinstance(observed, (int, float)) else str(observed)
-    window = ' for %s' % rule.get('for') if rule.get('for') else ''
-    return '%s %s: observed %s, rule %s%s' % (result.get('id'), result.get('name'), shown, requirement(rule), window)
+def describe_with_id(result):
+    return '%s %s' % (result.get('id'), describe(result))
 
 
 class Watch:
@@ -318,7 +313,7 @@ class Watch:
         if decision == 'GO':
             output['msg'] = 'GO after %d evaluation(s): no trigger fired, every gate holds' % len(self.timeline)
             self.module.exit_json(**output)
-        output['msg'] = '%s: %s' % (decision, '; '.join(describe(r) for r in ([fired] if fired else blocking)))
+        output['msg'] = '%s: %s' % (decision, '; '.join(describe_with_id(r) for r in ([fired] if fired else blocking)))
         if self.module.params['fail_on_breach']:
             self.module.fail_json(**output)
         self.module.exit_json(**output)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from testlib import ROOT, request, run, run_playbook
+from testlib import ROOT, request, run, run_playbook, sample_request
 
 pytestmark = pytest.mark.sandbox
 
@@ -79,11 +79,10 @@ def proofs_stored():
 def prove_through_the_lb(count=4):
     key = KEY_FILE.read_text().strip()
     for number in range(count):
-        body = {'minAmount': '1000', 'recipientKeyX': str(7000 + number), 'recipientKeyY': '1', 'maxBlockAge': '300',
-                'currentTime': str(int(__import__('time').time())), 'actualAmount': '1500', 'senderKeyX': '111',
-                'senderKeyY': '222', 'paymentTime': str(int(__import__('time').time()) - 60),
-                'signatureR8x': '333', 'signatureR8y': '444', 'signatureS': '555'}
-        status, _headers, answer = request(LB_PORT, 'POST', '/generate-proof', body=body, headers={'X-API-Key': key})
+        # A new recipient each time: the proof cache must not answer, the provers must store.
+        status, _headers, answer = request(LB_PORT, 'POST', '/generate-proof',
+                                           body=sample_request(recipientKeyX=str(7000 + number)),
+                                           headers={'X-API-Key': key})
         assert status == 200, answer
 
 
@@ -219,3 +218,15 @@ def test_failed_health_check_stops_the_rollout_at_the_first_host(first_release, 
     assert rec['outcome'] == 'ROLLED-BACK'
     assert container('prover-1')[1].endswith(':' + SECOND)
     assert health()['version'] == SECOND
+
+
+def test_rollback_playbook_by_hand_restores_the_previous_release(first_release, tmp_path):  # pylint: disable=unused-argument
+    assert state()['current'] == SECOND and state()['previous'] == GOOD
+    result = run_playbook('playbooks/rollback.yml', '-e', f'x402_release_version={SECOND}',
+                          '-e', f'x402_record_dir={tmp_path}', '-e', 'x402_rollback_reason=drill')
+    assert result.returncode == 0, result.stdout[-8000:]
+    incident = record(tmp_path, 'incident')
+    assert incident['outcome'] == 'ROLLED-BACK' and incident['previous_release'] == GOOD
+    assert health()['version'] == GOOD
+    assert all(container(name)[1].endswith(':' + GOOD) for name in PROVERS)
+    assert state()['current'] == GOOD
