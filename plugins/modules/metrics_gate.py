@@ -318,6 +318,7 @@ from ansible_collections.x402.runbook.plugins.module_utils.thresholds import (
     validate_rule,
 )
 
+
 class MetricsGate:
 
     def __init__(self, module):
