@@ -8,4 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=scripts/lib.sh
 source "$ROOT/scripts/lib.sh"
-exec pytest "$@"
+# Tests run on parallel workers (pytest-xdist), grouped by what they share (tests/conftest.py);
+# most of the time is spent waiting on containers, so there are more workers than cores.
+# X402RB_TEST_WORKERS=0 runs everything in this process.
+exec pytest -n "${X402RB_TEST_WORKERS:-4}" --dist loadgroup --no-loadscope-reorder --durations=30 "$@"

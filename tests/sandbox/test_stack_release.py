@@ -227,6 +227,8 @@ def test_rollback_playbook_by_hand_restores_the_previous_release(first_release, 
     assert result.returncode == 0, result.stdout[-8000:]
     incident = record(tmp_path, 'incident')
     assert incident['outcome'] == 'ROLLED-BACK' and incident['previous_release'] == GOOD
+    # The operator's sentence is the trigger of the incident record.
+    assert incident['trigger']['id'] == 'rollback.manual' and incident['trigger']['detail'] == 'drill', incident
     assert health()['version'] == GOOD
     assert all(container(name)[1].endswith(':' + GOOD) for name in PROVERS)
     assert state()['current'] == GOOD
