@@ -32,6 +32,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 # Bound lines by kind: what blocks in red, what warns in orange, what fires in purple.
 BOUND_COLORS = {'gate': 'tab:red', 'expectation': 'tab:orange', 'trigger': 'tab:purple'}
 SHADE_ALPHA = 0.25
+# Windows up to this many seconds get HH:MM:SS ticks.
+SHORT_WINDOW_S = 600
 EVENT_COLOR = '0.4'
 PANEL_HEIGHT = 3.2  # inches
 WIDTH = 11.0  # inches
@@ -122,7 +124,9 @@ def _draw_panel(ax, panel, start, end):
     margin = (high - low) * 0.12 or abs(high) * 0.12 or 1.0
     ax.set_ylim(low - (margin if low < 0 else 0), high + margin)
     ax.set_xlim(_when(start), _when(end))
-    ax.xaxis.set_major_formatter(DateFormatter('%H:%M', tz=timezone.utc))
+    # Seconds on the axis of a short window (the sandbox watches a minute), else ticks repeat.
+    ax.xaxis.set_major_formatter(DateFormatter('%H:%M' if end - start > SHORT_WINDOW_S else '%H:%M:%S',
+                                               tz=timezone.utc))
     ax.set_title(panel['title'], loc='left', fontsize=11)
     ax.set_ylabel(panel['unit'] or '')
     ax.grid(True, alpha=0.3)

@@ -50,12 +50,12 @@ options:
     default: [rollback_criteria.1, rollback_criteria.2, rollback_criteria.3,
               rollback_criteria.4, rollback_criteria.5, rollback_criteria.6]
   gates:
-    description: Ids of the gates evaluated once at the end of the watch.
+    description: Ids of the gates (or expectations) evaluated once at the end of the watch.
     type: list
     elements: str
     default: [post_deployment.immediate_monitoring.1, post_deployment.immediate_monitoring.2,
               post_deployment.immediate_monitoring.4, post_deployment.immediate_monitoring.5,
-              post_deployment.immediate_monitoring.6]
+              post_deployment.immediate_monitoring.6, post_deployment.immediate_monitoring.7]
   duration:
     description: How long to watch, as seconds or a duration (V(30m), V(90s)).
     type: raw
@@ -325,7 +325,7 @@ def argument_spec():
         rules=dict(type='dict', required=True),
         triggers=dict(type='list', elements='str', default=['rollback_criteria.%d' % n for n in range(1, 7)]),
         gates=dict(type='list', elements='str',
-                   default=['post_deployment.immediate_monitoring.%d' % n for n in (1, 2, 4, 5, 6)]),
+                   default=['post_deployment.immediate_monitoring.%d' % n for n in (1, 2, 4, 5, 6, 7)]),
         duration=dict(type='raw', required=True),
         interval=dict(type='raw', default='15s'),
         step=dict(type='raw', default='15s'),

@@ -108,6 +108,10 @@ def test_first_release_goes_live_with_record_and_plot(first_release):
                  'post_deployment.immediate_monitoring.6'):
         assert isinstance(checks[item]['observed'], float) and 0.0 < checks[item]['observed'] <= 1.0, checks[item]
     assert checks['post_deployment.immediate_monitoring.5']['kind'] == 'gate'
+    # Alerts firing at the end of the watch: counted by the sandbox's real Prometheus.
+    alerts = checks['post_deployment.immediate_monitoring.7']
+    assert alerts['kind'] == 'expectation' and alerts['observed'] >= 0, alerts
+    assert alerts['status'] == ('pass' if alerts['observed'] == 0 else 'warn'), alerts
     # The Solana section ran: program on chain, verified, its id saved for the services.
     solana = json.loads(next(first_release.glob('*/solana_program.json')).read_text())
     assert solana['decision'] == 'GO', solana

@@ -123,3 +123,12 @@ def test_timeline_events_in_the_window_are_dotted_lines_labelled_once(rules):
         assert len(dotted) == 1
     assert 'rollback triggered' in texts(first) and 'rollback triggered' not in texts(second)
     assert 'after the window' not in texts(first) and 'before it' not in texts(first)
+
+
+@pytest.mark.parametrize('seconds, shown', [(600, '00:05:00'), (601, '00:05')])
+def test_ticks_show_seconds_up_to_a_ten_minute_window(rules, seconds, shown):
+    panels = panels_of(rules, [ERRORS], {ERRORS: [(T0, 0.01)]})
+    ax = plotting.build_figure(panels, T0, T0 + seconds, 't').axes[0]
+    # T0 is 2026-11-28 00:00:00 UTC; 300 s later, in the axis' own date units.
+    from matplotlib.dates import date2num  # pylint: disable=import-outside-toplevel
+    assert ax.xaxis.get_major_formatter()(date2num(plotting._when(T0 + 300))) == shown  # pylint: disable=protected-access
