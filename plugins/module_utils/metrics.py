@@ -8,15 +8,35 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import math
+import re
 
 from ansible_collections.x402.runbook.plugins.module_utils.prometheus import series_of
-from ansible_collections.x402.runbook.plugins.module_utils.thresholds import evaluate, format_number
+from ansible_collections.x402.runbook.plugins.module_utils.thresholds import (
+    ThresholdError, evaluate, format_number, to_seconds)
 
 # Errors after which querying again is pointless: Prometheus cannot be reached at all.
 FATAL_ERRORS = ('connection', 'timeout', 'invalid_url', 'invalid_json', 'http')
 
 # Severity of a status, to pick the worst series of a check.
 SEVERITY = {'fail': 3, 'fire': 3, 'warn': 3, 'no_data': 2, 'pass': 1, 'quiet': 1}
+
+
+# A range selector's duration, `[5m]` or `[1h30m]` (not a subquery's `[30m:1m]`).
+RANGE_SELECTOR = re.compile(r'\[((?:[0-9]+(?:ms|[smhdwy]))+)\]')
+
+
+def clamp_ranges(query, max_seconds):
+    """The query with every range selector longer than max_seconds cut to it: a gate after a
+    deploy measures the release since it went live, never the release before it."""
+    limit = int(max_seconds)
+
+    def cut(match):
+        try:
+            seconds = to_seconds(match.group(1))
+        except ThresholdError:
+            return match.group(0)
+        return '[%ds]' % limit if seconds > limit else match.group(0)
+    return RANGE_SELECTOR.sub(cut, query)
 
 
 def num(value):

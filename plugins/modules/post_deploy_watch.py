@@ -20,6 +20,8 @@ description:
     (C(rollback_criteria.3), invalid proofs, fires on ANY occurrence).
   - When the watch ends without a trigger, the immediate-monitoring gates
     (C(post_deployment.immediate_monitoring.*)) are evaluated once; a failed gate is a NO-GO.
+    Their range selectors reach back no further than the start of the watch (V([30m]) after a
+    1-minute watch becomes V([60s])), so that they measure the release, not the one before it.
   - O(time_scale) shrinks the C(for) windows of the triggers, so that a sandbox can
     exercise a 5-minute trigger in seconds. Production keeps V(1).
   - With O(fail_on_breach=true) (the default) the task fails when the decision is not V(GO),
@@ -168,6 +170,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.x402.runbook.plugins.module_utils.metrics import (
     FATAL_ERRORS,
     RuleObserver,
+    clamp_ranges,
     describe,
 )
 from ansible_collections.x402.runbook.plugins.module_utils.prometheus import (
@@ -246,11 +249,17 @@ class Watch:
             self.module.fail_json(msg='%ss: rule %s has no query to observe it with' % (kind, rule_id))
         return rule
 
-    def evaluate(self, rules):
-        observer = RuleObserver(self.client, self.clock(), self.step)
+    def evaluate(self, rules, since=None):
+        """Results of rules now; with since, their range selectors reach back no further than it."""
+        now = self.clock()
+        observer = RuleObserver(self.client, now, self.step)
         results = []
         for rule in rules:
-            check = {'name': rule.get('name'), 'rule': rule, 'query': rule['query']}
+            query = rule['query']
+            if since is not None:
+                # Two scrapes at least, or a rate has nothing to work with.
+                query = clamp_ranges(query, max(now - since, 2 * self.step))
+            check = {'name': rule.get('name'), 'rule': rule, 'query': query}
             try:
                 result = observer.run_check(check)
             except PrometheusError as exc:
@@ -302,7 +311,7 @@ class Watch:
         if fired:
             decision = 'ROLLBACK'
         else:
-            results += self.evaluate(self.gates)
+            results += self.evaluate(self.gates, since=started)
             decision = 'GO' if decide(results)['decision'] == 'GO' else 'NO-GO'
         blocking = [r for r in results if r.get('status') in ('fire', 'fail')]
         output = {

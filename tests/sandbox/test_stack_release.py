@@ -108,6 +108,10 @@ def test_first_release_goes_live_with_record_and_plot(first_release):
                  'post_deployment.immediate_monitoring.6'):
         assert isinstance(checks[item]['observed'], float) and 0.0 < checks[item]['observed'] <= 1.0, checks[item]
     assert checks['post_deployment.immediate_monitoring.5']['kind'] == 'gate'
+    # The sandbox has no domain: its reserved .example origin is reported, not blocking.
+    origins = checks['pre_deployment.configuration.3']
+    assert origins['status'] == 'warn' and origins['observed'] == 1, origins
+    assert 'https://app.x402.example: a reserved name' in origins['detail'], origins
     # Alerts firing at the end of the watch: counted by the sandbox's real Prometheus.
     alerts = checks['post_deployment.immediate_monitoring.7']
     assert alerts['kind'] == 'expectation' and alerts['observed'] >= 0, alerts

@@ -151,3 +151,18 @@ def test_unreachable_prometheus_is_never_a_go():
     result = watch('http://127.0.0.1:9')
     assert result['failed'] and result['decision'] == 'NO-GO'
     assert '127.0.0.1:9' in result['msg']
+
+
+def test_gates_measure_only_the_watched_window_and_triggers_keep_theirs():
+    """A 1-second watch (5 s step): the gates' [30m] and [5m] become two scrapes, [10s];
+    the triggers' own windows are untouched (their `for` is what time_scale shrinks)."""
+    prometheus = FakePrometheus(HEALTHY)
+    with http_test_server(prometheus) as server:
+        result = watch(server.url)
+    assert result['decision'] == 'GO', result['msg']
+    error_rate = RULES['post_deployment.immediate_monitoring.1']['query']
+    assert '[30m]' in error_rate
+    assert error_rate.replace('[30m]', '[10s]').strip() in [q.strip() for q in prometheus.queries]
+    assert not any('[30m]' in q for q in prometheus.queries)
+    trigger = RULES['rollback_criteria.1']['query']
+    assert any(q.strip() == trigger.strip() for q in prometheus.queries), prometheus.queries
