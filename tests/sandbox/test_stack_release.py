@@ -4,8 +4,10 @@ watched, and - when they are bad on purpose (build_images.py fault modes) - roll
 deploy.yml itself. The tests run in order and build on each other's state (one sandbox)."""
 import json
 import pathlib
+import ssl
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -138,6 +140,31 @@ def test_first_release_goes_live_with_record_and_plot(first_release):
     assert health()['version'] == GOOD
     env_file = DEPLOY / 'releases' / GOOD / '.env'
     assert env_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_harden_yml_hardens_the_live_sandbox_and_the_release_keeps_serving(first_release):  # pylint: disable=unused-argument
+    """Security hardening right after the deployment, as the checklist orders it: harden.yml on
+    every sandbox host. Monitoring still scrapes every host through the new firewalls, and the
+    TLS edge serves the running release with its headers, verified against the exported CA.
+    Every deploy and rollback after this test runs on hardened hosts."""
+    result = run_playbook('playbooks/harden.yml')
+    assert result.returncode == 0, result.stdout[-8000:]
+    for host in ('x402rb-app1', 'x402rb-app2', 'x402rb-lb', 'x402rb-db', 'x402rb-mon'):
+        chain = run(['docker', 'exec', host, 'nft', 'list', 'chain', 'inet', 'x402_filter', 'input'])
+        assert chain.returncode == 0 and 'policy drop;' in chain.stdout, (host, chain.stdout, chain.stderr)
+    procedures = run(['docker', 'exec', 'x402rb-app1', 'cat', '/etc/x402/api_keys/PROCEDURES.md'])
+    assert procedures.returncode == 0 and '`sandbox-client`: present' in procedures.stdout, procedures.stdout
+    status, _headers, targets = request(19090, 'GET', '/api/v1/targets?state=active')
+    assert status == 200
+    health = {t['labels']['instance']: t['health'] for t in targets['data']['activeTargets']}
+    node_targets = {instance: up for instance, up in health.items() if instance.endswith(':9100')}
+    assert len(node_targets) == 5 and set(node_targets.values()) == {'up'}, health
+    ca = HOME / 'edge-ca' / 'x402rb-lb.crt'
+    context = ssl.create_default_context(cafile=str(ca))
+    with urllib.request.urlopen('https://127.0.0.1:18443/health', context=context, timeout=30) as answer:
+        assert answer.status == 200 and json.load(answer)['version'] == GOOD
+        assert answer.headers['Strict-Transport-Security'].startswith('max-age=')
+        assert answer.headers['X-Frame-Options'] == 'DENY'
 
 
 def test_upgrade_rolls_one_prover_at_a_time_and_loses_no_request(first_release, tmp_path):  # pylint: disable=unused-argument
