@@ -42,7 +42,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: One C(<origin>: <why>) sentence per origin that is not an actual domain; empty when all are.
+  description: One sentence per origin that is not an actual domain (the origin, a colon, why); empty when all are.
   type: list
   elements: str
   sample: ['http://pay.acme.io: must use https (got http)']

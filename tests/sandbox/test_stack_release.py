@@ -22,6 +22,9 @@ KEY_FILE = HOME / 'secrets' / 'api_keys' / 'x402-prover.key'
 LB_PORT = 18000
 GOOD, SECOND = '0.1.0', '0.2.0'
 PROVERS = ('prover-1', 'prover-2')
+# Deploys after the first one watch for 30 s instead of the sandbox's 60 s: the first release
+# checks the full watch, its record and its plot; the others test what comes before and after.
+SHORT_WATCH = ('-e', 'x402_watch_duration=30s')
 
 
 def tag(version):
@@ -173,7 +176,7 @@ def test_upgrade_rolls_one_prover_at_a_time_and_loses_no_request(first_release, 
                              f'http://127.0.0.1:{LB_PORT}', '--api-key-file', str(KEY_FILE), '--rps', '1',
                              '--stop-file', str(stop)], stdout=subprocess.PIPE, text=True)
     try:
-        result = deploy(tmp_path, SECOND)
+        result = deploy(tmp_path, SECOND, *SHORT_WATCH)
     finally:
         stop.write_text('')
         summary = json.loads(load.communicate(timeout=120)[0])
@@ -191,7 +194,7 @@ def test_upgrade_rolls_one_prover_at_a_time_and_loses_no_request(first_release, 
 
 def test_second_run_of_the_same_release_changes_no_prover(first_release, tmp_path):  # pylint: disable=unused-argument
     before = {name: container(name) for name in PROVERS + ('nginx',)}
-    result = deploy(tmp_path, SECOND)
+    result = deploy(tmp_path, SECOND, *SHORT_WATCH)
     assert result.returncode == 0, result.stdout[-8000:]
     assert {name: container(name) for name in PROVERS + ('nginx',)} == before
     assert [step['action'] for step in record(tmp_path)['rollout']] == ['unchanged', 'unchanged']
@@ -231,13 +234,16 @@ def test_5xx_release_is_rolled_back_and_the_data_survives(first_release, tmp_pat
 def test_invalid_proof_release_is_caught_by_the_watch_and_rolled_back(first_release, tmp_path):  # pylint: disable=unused-argument
     # Without the smoke tests, the post-deploy watch is the last line: its verified sample
     # (and the provers' own self-check metric) must fire rollback_criteria.3 at once.
-    result = deploy(tmp_path, '0.2.2', '-e', 'x402_release_fault=invalid_proof',
+    stored = proofs_stored()
+    result = deploy(tmp_path, '0.2.2', '-e', 'x402_release_fault=invalid_proof', *SHORT_WATCH,
                     '--skip-tags', 'deployment_day.smoke_tests')
     assert result.returncode != 0
     rec = record(tmp_path)
     assert rec['outcome'] == 'ROLLED-BACK'
     assert rec['trigger']['id'] == 'rollback_criteria.3', rec['trigger']
     assert health()['version'] == SECOND
+    after = proofs_stored()
+    assert all(after[name] >= stored[name] > 0 for name in PROVERS), (stored, after)
 
 
 def test_failed_health_check_stops_the_rollout_at_the_first_host(first_release, tmp_path):  # pylint: disable=unused-argument
