@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=scripts/lib.sh
 source "$ROOT/scripts/lib.sh"
-# Tests run on parallel workers (pytest-xdist), grouped by what they share (tests/conftest.py);
-# most of the time is spent waiting on containers, so there are more workers than cores.
-# X402RB_TEST_WORKERS=0 runs everything in this process.
-exec pytest -n "${X402RB_TEST_WORKERS:-4}" --dist loadgroup --no-loadscope-reorder --durations=30 "$@"
+# Tests run on parallel workers (pytest-xdist), grouped by what they share (tests/conftest.py).
+# Three: the sandbox group (the longest) on one, the rest on the other two, which finish
+# first. X402RB_TEST_WORKERS=0 runs everything in this process.
+exec pytest -n "${X402RB_TEST_WORKERS:-3}" --dist loadgroup --no-loadscope-reorder --durations=30 "$@"
