@@ -70,7 +70,6 @@ def xdist_group_of(nodeid):
     return path
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
     rank = {name: index for index, name in enumerate(LONGEST_GROUPS_FIRST)}
 

@@ -46,7 +46,7 @@ def _ends_with(host, domains):
 
 def origin_problem(origin):
     """Why origin is not an actual domain's https origin, or None."""
-    if origin == '*' or '*' in origin:
+    if '*' in origin:
         return 'a wildcard allows every site'
     try:
         parts = urlsplit(origin)
